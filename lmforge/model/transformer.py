@@ -1,0 +1,230 @@
+"""A Llama-family decoder whose parameter names equal transformers' LlamaForCausalLM.
+
+RMSNorm pre-norm, rotate-half RoPE, grouped-query attention through SDPA, SwiGLU/GeGLU MLP,
+optional q/k/v bias (Qwen2), tied or untied embeddings, optional DeepNorm residual scaling
+and an optional Mixtral-style MoE feed-forward (lmforge/model/moe.py).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lmforge.model.cache import KVCache
+from lmforge.model.config import ModelConfig
+
+_ACTIVATIONS = {
+    "silu": F.silu,
+    "gelu": F.gelu,
+    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
+}
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.variance_epsilon = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)
+        return self.weight * x.to(dtype)
+
+
+class RotaryEmbedding(nn.Module):
+    def __init__(self, head_dim: int, theta: float):
+        super().__init__()
+        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim))
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    def forward(self, position_ids: torch.Tensor, dtype: torch.dtype):
+        freqs = position_ids[..., None].float() * self.inv_freq  # (B, T, hd/2)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        return emb.cos().to(dtype), emb.sin().to(dtype)
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    cos, sin = cos[:, None], sin[:, None]  # broadcast over heads
+    return x * cos + _rotate_half(x) * sin
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_heads, self.n_kv, self.hd = cfg.num_attention_heads, cfg.kv_heads, cfg.head_size
+        h = cfg.hidden_size
+        self.q_proj = nn.Linear(h, self.n_heads * self.hd, bias=cfg.qkv_bias)
+        self.k_proj = nn.Linear(h, self.n_kv * self.hd, bias=cfg.qkv_bias)
+        self.v_proj = nn.Linear(h, self.n_kv * self.hd, bias=cfg.qkv_bias)
+        self.o_proj = nn.Linear(self.n_heads * self.hd, h, bias=False)
+
+    def forward(self, x, cos, sin, mask, cache: KVCache | None, layer: int):
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, self.n_heads, self.hd).transpose(1, 2)
+        k = self.k_proj(x).view(b, t, self.n_kv, self.hd).transpose(1, 2)
+        v = self.v_proj(x).view(b, t, self.n_kv, self.hd).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is not None:
+            k, v = cache.update(layer, k, v)
+        gqa = self.n_kv != self.n_heads
+        if mask is None:
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=t > 1, enable_gqa=gqa)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
+        return self.o_proj(out.transpose(1, 2).reshape(b, t, self.n_heads * self.hd))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        h, i = cfg.hidden_size, cfg.intermediate_size
+        self.gate_proj = nn.Linear(h, i, bias=False)
+        self.up_proj = nn.Linear(h, i, bias=False)
+        self.down_proj = nn.Linear(i, h, bias=False)
+        self.act = _ACTIVATIONS[cfg.hidden_act]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.self_attn = Attention(cfg)
+        if cfg.num_local_experts:
+            from lmforge.model.moe import SparseMoeBlock
+
+            self.block_sparse_moe = SparseMoeBlock(cfg)
+        else:
+            self.mlp = MLP(cfg)
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        # DeepNet: x <- LN(alpha * x + f(x)), alpha = (2N)^(1/4) for a decoder-only stack.
+        self.deepnorm_alpha = (2 * cfg.num_hidden_layers) ** 0.25 if cfg.deepnorm else None
+
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x) if hasattr(self, "mlp") else self.block_sparse_moe(x)
+
+    def forward(self, x, cos, sin, mask, cache, layer):
+        if self.deepnorm_alpha is not None:
+            a = self.deepnorm_alpha
+            x = self.input_layernorm(a * x + self.self_attn(x, cos, sin, mask, cache, layer))
+            return self.post_attention_layernorm(a * x + self.feed_forward(x))
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, layer)
+        return x + self.feed_forward(self.post_attention_layernorm(x))
+
+
+class Backbone(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.rotary_emb = RotaryEmbedding(cfg.head_size, cfg.rope_theta)
+
+
+def _attention_mask(attention_mask: torch.Tensor, q_len: int, past: int) -> torch.Tensor:
+    """Boolean (B, 1, q, k) mask: causal and hiding padded keys (attention_mask 0)."""
+    k_len = attention_mask.shape[1]
+    q_pos = torch.arange(past, past + q_len, device=attention_mask.device)[:, None]
+    k_pos = torch.arange(k_len, device=attention_mask.device)[None, :]
+    causal = k_pos <= q_pos
+    mask = causal[None, None] & attention_mask[:, None, None, :].bool()
+    # A fully padded query row would give NaN in SDPA; let it see itself (output is ignored).
+    return mask | (k_pos == q_pos)[None, None]
+
+
+class CausalLM(nn.Module):
+    """Decoder-only LM; `model.*` and `lm_head` match transformers' parameter names."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.model = Backbone(cfg)
+        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        if cfg.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+        self.gradient_checkpointing = False
+
+    def init_weights(self, seed: int | None = None) -> "CausalLM":
+        """Normal(0, initializer_range) weights, zero biases, unit norms; DeepNet's beta scaling."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        std = self.config.initializer_range
+        for name, p in self.named_parameters():
+            with torch.no_grad():
+                if name.endswith("norm.weight"):
+                    p.fill_(1.0)
+                elif name.endswith(".bias"):
+                    p.zero_()
+                else:
+                    p.copy_(torch.randn(p.shape, generator=gen) * std)
+                    if self.config.deepnorm and name.split(".")[-2] in (
+                            "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"):
+                        p.mul_((8 * self.config.num_hidden_layers) ** -0.25)
+        return self
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None, cache: KVCache | None = None,
+                return_hidden: bool = False) -> torch.Tensor:
+        """Logits (B, T, V). `attention_mask` is (B, K) with 1 for real tokens (K = past + T),
+        or a ready (B, 1, T, K) boolean mask (e.g. packed samples); None means plain causal."""
+        b, t = input_ids.shape
+        past = cache.length if cache is not None else 0
+        if position_ids is None:
+            if attention_mask is not None and attention_mask.dim() == 2:
+                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -t:]
+            else:
+                position_ids = torch.arange(past, past + t, device=input_ids.device).expand(b, t)
+        mask = attention_mask
+        if mask is not None and mask.dim() == 2:
+            mask = _attention_mask(mask, t, past)
+        elif mask is None and past > 0:
+            mask = None if t == 1 else _attention_mask(
+                torch.ones(b, past + t, dtype=torch.bool, device=input_ids.device), t, past)
+        x = self.model.embed_tokens(input_ids)
+        cos, sin = self.model.rotary_emb(position_ids, x.dtype)
+        for i, layer in enumerate(self.model.layers):
+            if self.gradient_checkpointing and self.training:
+                x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, mask, cache, i,
+                                                      use_reentrant=False)
+            else:
+                x = layer(x, cos, sin, mask, cache, i)
+        if cache is not None:
+            cache.advance(t)
+        x = self.model.norm(x)
+        return x if return_hidden else self.lm_head(x)
+
+    def aux_loss(self) -> torch.Tensor | None:
+        """MoE load-balancing loss of the last forward pass (None for dense models)."""
+        losses = [layer.block_sparse_moe.last_aux_loss for layer in self.model.layers
+                  if hasattr(layer, "block_sparse_moe")
+                  and layer.block_sparse_moe.last_aux_loss is not None]
+        return torch.stack(losses).mean() if losses else None
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def build_model(cfg: ModelConfig, seed: int | None = 0, device: str | torch.device = "cpu",
+                dtype: torch.dtype = torch.float32) -> CausalLM:
+    """A freshly initialised model (weights drawn on CPU so a seed gives the same model anywhere)."""
+    model = CausalLM(cfg).init_weights(seed)
+    return model.to(device=device, dtype=dtype)
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100,
+                   reduction: str = "mean") -> torch.Tensor:
+    """Next-token cross-entropy; `labels` are aligned with inputs and shifted here."""
+    logits = logits[:, :-1].float()
+    labels = labels[:, 1:]
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                           ignore_index=ignore_index, reduction=reduction)
