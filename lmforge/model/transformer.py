@@ -36,13 +36,20 @@ class RMSNorm(nn.Module):
 
 
 class RotaryEmbedding(nn.Module):
+    """cos/sin tables; 2D positions (B, 2, T), as GLM uses, rotate each half of the head
+    dimension by one of the two position ids."""
+
     def __init__(self, head_dim: int, theta: float):
         super().__init__()
         inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim))
+        half = head_dim // 2
+        inv_half = 1.0 / (theta ** (torch.arange(0, half, 2, dtype=torch.float) / half))
         self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.register_buffer("inv_freq_2d", inv_half, persistent=False)
 
     def forward(self, position_ids: torch.Tensor, dtype: torch.dtype):
-        freqs = position_ids[..., None].float() * self.inv_freq  # (B, T, hd/2)
+        inv = self.inv_freq_2d if position_ids.dim() == 3 else self.inv_freq
+        freqs = position_ids[..., None].float() * inv  # (B, [2,] T, d/2)
         emb = torch.cat((freqs, freqs), dim=-1)
         return emb.cos().to(dtype), emb.sin().to(dtype)
 
@@ -53,6 +60,11 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x (B, H, T, hd); cos/sin (B, T, hd), or (B, 2, T, hd/2) for 2D positions."""
+    if cos.dim() == 4:
+        a, b = x.chunk(2, dim=-1)
+        return torch.cat((apply_rope(a, cos[:, 0], sin[:, 0]),
+                          apply_rope(b, cos[:, 1], sin[:, 1])), dim=-1)
     cos, sin = cos[:, None], sin[:, None]  # broadcast over heads
     return x * cos + _rotate_half(x) * sin
 
@@ -176,7 +188,8 @@ class CausalLM(nn.Module):
                 position_ids: torch.Tensor | None = None, cache: KVCache | None = None,
                 return_hidden: bool = False) -> torch.Tensor:
         """Logits (B, T, V). `attention_mask` is (B, K) with 1 for real tokens (K = past + T),
-        or a ready (B, 1, T, K) boolean mask (e.g. packed samples); None means plain causal."""
+        or a ready (B, 1, T, K) boolean mask (e.g. packed samples); None means plain causal.
+        `position_ids` is (B, T), or (B, 2, T) for GLM's 2D positions."""
         b, t = input_ids.shape
         past = cache.length if cache is not None else 0
         if position_ids is None:
