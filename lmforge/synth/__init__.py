@@ -1,0 +1,1 @@
+"""Synthetic data: self-instruct generation and known-answer skills."""
