@@ -1,0 +1,75 @@
+"""Synthetic bilingual skills with a known answer, to show that SFT/DPO teach something.
+
+Number reading: "73" -> "七十三" (zh) or "seventy-three" (en), in both prompt languages.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+_ZH_DIGITS = "零一二三四五六七八九"
+_EN_ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+            "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+            "seventeen", "eighteen", "nineteen"]
+_EN_TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def chinese_number(n: int) -> str:
+    """0..99 in Chinese numerals: 10 -> 十, 73 -> 七十三."""
+    if not 0 <= n < 100:
+        raise ValueError(f"chinese_number handles 0..99, got {n}")
+    tens, ones = divmod(n, 10)
+    if tens == 0:
+        return _ZH_DIGITS[ones]
+    head = "" if tens == 1 else _ZH_DIGITS[tens]
+    return head + "十" + (_ZH_DIGITS[ones] if ones else "")
+
+
+def english_number(n: int) -> str:
+    """0..99 in English words: 73 -> seventy-three."""
+    if not 0 <= n < 100:
+        raise ValueError(f"english_number handles 0..99, got {n}")
+    if n < 20:
+        return _EN_ONES[n]
+    tens, ones = divmod(n, 10)
+    return _EN_TENS[tens] + (f"-{_EN_ONES[ones]}" if ones else "")
+
+
+_TEMPLATES = [
+    ("zh", "用中文写出数字 {n}。", chinese_number),
+    ("en", "Write the number {n} in English words.", english_number),
+]
+
+
+def number_skill(count: int, seed: int = 0, numbers: range = range(100)) -> list[dict[str, Any]]:
+    """`count` SFT records {"messages": [...], "answer": ...} drawn from `numbers`."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        lang, template, fn = rng.choice(_TEMPLATES)
+        n = rng.choice(list(numbers))
+        out.append({"messages": [{"role": "user", "content": template.format(n=n)},
+                                 {"role": "assistant", "content": fn(n)}],
+                    "answer": fn(n), "lang": lang})
+    return out
+
+
+def number_preferences(count: int, seed: int = 0, numbers: range = range(100)) -> list[dict[str, Any]]:
+    """DPO pairs: the right reading is chosen, a neighbour's reading rejected."""
+    rng = random.Random(seed)
+    out = []
+    for rec in number_skill(count, seed, numbers):
+        prompt = rec["messages"][0]["content"]
+        n = int(re.search(r"\d+", prompt).group())
+        fn = chinese_number if rec["lang"] == "zh" else english_number
+        wrong = (n + rng.choice([-11, -10, -1, 1, 10, 11])) % 100
+        out.append({"prompt": prompt, "chosen": fn(n), "rejected": fn(wrong)})
+    return out
+
+
+def exact_match(prediction: str, answer: str) -> bool:
+    """Answer equality after trimming whitespace and trailing punctuation."""
+    clean = lambda s: s.strip().rstrip("。.!！").strip().lower()  # noqa: E731
+    return clean(prediction) == clean(answer)
