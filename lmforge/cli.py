@@ -11,6 +11,7 @@ from typing import Sequence
 COMMAND_MODULES = [
     "lmforge.model.cli",
     "lmforge.demo",
+    "lmforge.data.cli",
 ]
 
 # Errors that are the user's to fix: printed as one clear message, no traceback.

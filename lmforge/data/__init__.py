@@ -1,0 +1,1 @@
+"""Data pipeline: read, clean, deduplicate, pack, and load mixtures for training."""

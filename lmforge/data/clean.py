@@ -1,0 +1,179 @@
+"""Cleaning: small named steps (rewrites and keep/drop filters) that work for Chinese and English.
+
+Length and repetition are measured in characters for CJK text (English-word counters, as in
+Gopher/C4 filters, reject all Chinese), language by script share (CJK vs Latin).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>\n]{1,500}>", re.S | re.I)
+_URL = re.compile(r"\b(?:https?://|ftp://|www\.)[^\s<>\"'，。）)]+", re.I)
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_IP = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\ufeff]")
+
+
+def cjk_share(text: str) -> float:
+    cjk, latin = len(_CJK.findall(text)), len(_LATIN.findall(text))
+    return cjk / (cjk + latin) if cjk + latin else 0.0
+
+
+def language(text: str, zh_threshold: float = 0.3) -> str:
+    """'zh' when CJK characters are at least `zh_threshold` of the letters, else 'en'."""
+    return "zh" if cjk_share(text) >= zh_threshold else "en"
+
+
+def length_units(text: str) -> int:
+    """CJK characters plus Latin words: a length that means the same in both languages."""
+    return len(_CJK.findall(text)) + len(re.findall(r"[A-Za-z0-9]+", text))
+
+
+# ---- rewrites: text -> text ---------------------------------------------------------------
+def normalize(text: str, form: str = "NFKC") -> str:
+    return unicodedata.normalize(form, text)
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    from opencc import OpenCC
+
+    return OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    return _t2s().convert(text)
+
+
+def strip_control(text: str) -> str:
+    return _CONTROL.sub("", text)
+
+
+def strip_html(text: str) -> str:
+    return html.unescape(_TAG.sub(" ", text))
+
+
+def strip_urls(text: str) -> str:
+    return _URL.sub("", text)
+
+
+def strip_emails(text: str) -> str:
+    return _EMAIL.sub("", text)
+
+
+def strip_ips(text: str) -> str:
+    return _IP.sub("", text)
+
+
+def collapse_whitespace(text: str) -> str:
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]{2,}", " ", text)).strip()
+
+
+# ---- filters: text -> keep? -----------------------------------------------------------------
+def min_length(text: str, min_units: int = 20) -> bool:
+    return length_units(text) >= min_units
+
+
+def max_symbol_ratio(text: str, max_ratio: float = 0.3) -> bool:
+    """Share of characters that are neither letters, digits, CJK, whitespace nor common punctuation."""
+    chars = [c for c in text if not c.isspace()]
+    if not chars:
+        return False
+    odd = sum(1 for c in chars if not (c.isalnum() or unicodedata.category(c).startswith("P")))
+    return odd / len(chars) <= max_ratio
+
+
+def max_line_repetition(text: str, max_dup_line_share: float = 0.3) -> bool:
+    lines = [x.strip() for x in text.splitlines() if x.strip()]
+    if len(lines) < 3:
+        return True
+    dup = sum(n - 1 for n in Counter(lines).values() if n > 1)
+    return dup / len(lines) <= max_dup_line_share
+
+
+def max_ngram_repetition(text: str, n: int = 10, max_share: float = 0.2) -> bool:
+    """Share of characters covered by the most frequent character n-gram (repeated boilerplate)."""
+    compact = re.sub(r"\s+", "", text)
+    if len(compact) < 2 * n:
+        return True
+    grams = Counter(compact[i:i + n] for i in range(len(compact) - n + 1))
+    gram, count = grams.most_common(1)[0]
+    return count * n / len(compact) <= max_share if count > 1 else True
+
+
+def keep_languages(text: str, languages: tuple[str, ...] | list[str] = ("zh", "en"),
+                   zh_threshold: float = 0.3) -> bool:
+    return language(text, zh_threshold) in languages
+
+
+REWRITES: dict[str, Callable[..., str]] = {
+    "normalize": normalize, "to_simplified": to_simplified, "strip_control": strip_control,
+    "strip_html": strip_html, "strip_urls": strip_urls, "strip_emails": strip_emails,
+    "strip_ips": strip_ips, "collapse_whitespace": collapse_whitespace,
+}
+FILTERS: dict[str, Callable[..., bool]] = {
+    "min_length": min_length, "max_symbol_ratio": max_symbol_ratio,
+    "max_line_repetition": max_line_repetition, "max_ngram_repetition": max_ngram_repetition,
+    "keep_languages": keep_languages,
+}
+
+DEFAULT_STEPS: list[dict[str, Any]] = [
+    {"normalize": {}}, {"to_simplified": {}}, {"strip_control": {}}, {"strip_html": {}}, {"strip_urls": {}},
+    {"strip_emails": {}}, {"strip_ips": {}}, {"collapse_whitespace": {}},
+    {"min_length": {"min_units": 20}}, {"max_symbol_ratio": {"max_ratio": 0.3}},
+    {"max_line_repetition": {}}, {"max_ngram_repetition": {}}, {"keep_languages": {}},
+]
+
+
+@dataclass
+class StepStats:
+    docs_in: int = 0
+    docs_out: int = 0
+    chars_in: int = 0
+    chars_out: int = 0
+
+
+@dataclass
+class Cleaner:
+    """Runs the configured steps in order and counts documents and characters per step."""
+
+    steps: list[dict[str, Any]] = field(default_factory=lambda: [dict(s) for s in DEFAULT_STEPS])
+    stats: dict[str, StepStats] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._fns = []
+        for i, step in enumerate(self.steps):
+            if not isinstance(step, dict) or len(step) != 1:
+                raise ValueError(f"clean step {i}: expected {{name: {{params}}}}, got {step!r}")
+            (name, params), = step.items()
+            fn = REWRITES.get(name) or FILTERS.get(name)
+            if fn is None:
+                raise ValueError(f"clean step {i}: unknown step {name!r}; known: "
+                                 f"{', '.join(list(REWRITES) + list(FILTERS))}")
+            self._fns.append((name, fn, params or {}, name in FILTERS))
+            self.stats.setdefault(name, StepStats())
+
+    def __call__(self, text: str) -> str | None:
+        """The cleaned text, or None when a filter dropped it."""
+        for name, fn, params, is_filter in self._fns:
+            st = self.stats[name]
+            st.docs_in += 1
+            st.chars_in += len(text)
+            if is_filter:
+                if not fn(text, **params):
+                    return None
+            else:
+                text = fn(text, **params)
+            st.docs_out += 1
+            st.chars_out += len(text)
+        return text

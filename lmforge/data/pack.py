@@ -1,0 +1,127 @@
+"""Pack documents into token shards: flat uint16/uint32 files + manifest.json, EOS after each doc."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from lmforge.model.io import atomic_dir
+from lmforge.tokenizer import Tokenizer
+
+MANIFEST = "manifest.json"
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    return np.dtype(np.uint16) if vocab_size <= 65536 else np.dtype(np.uint32)
+
+
+def tokenizer_hash(tok: Tokenizer) -> str:
+    return hashlib.sha256(tok.tok.to_str().encode()).hexdigest()[:16]
+
+
+def is_val(text: str, val_fraction: float) -> bool:
+    """A document's split, fixed by its content (stable across runs and workers)."""
+    h = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+    return (h % 1_000_000) < val_fraction * 1_000_000
+
+
+def _batched(docs: Iterable[str], n: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for d in docs:
+        batch.append(d)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _ShardWriter:
+    def __init__(self, folder: Path, prefix: str, dtype: np.dtype, shard_tokens: int):
+        self.folder, self.prefix, self.dtype, self.shard_tokens = folder, prefix, dtype, shard_tokens
+        self.buf: list[np.ndarray] = []
+        self.size = 0
+        self.files: list[str] = []
+        self.tokens = 0
+
+    def add(self, ids: list[int]) -> None:
+        self.buf.append(np.asarray(ids, dtype=self.dtype))
+        self.size += len(ids)
+        if self.size >= self.shard_tokens:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.size:
+            return
+        name = f"{self.prefix}-{len(self.files):05d}.bin"
+        np.concatenate(self.buf).tofile(self.folder / name)
+        self.files.append(name)
+        self.tokens += self.size
+        self.buf, self.size = [], 0
+
+
+def pack_texts(texts_by_source: dict[str, Iterable[str]], tokenizer: Tokenizer, out_dir: str | Path,
+               val_fraction: float = 0.01, shard_tokens: int = 1 << 24, batch_docs: int = 512,
+               min_val_docs: int = 1) -> Path:
+    """Tokenize every source's documents into train/val shards under out_dir (atomically).
+
+    `encode_batch` of the fast tokenizer uses all cores. The first `min_val_docs` documents of a
+    source go to validation when hashing would give it none.
+    """
+    eos = tokenizer.eos_id
+    if eos is None:
+        raise ValueError("the tokenizer has no EOS token; packing appends EOS after each document")
+    dtype = token_dtype(tokenizer.vocab_size)
+    out_dir = Path(out_dir)
+    sources: dict[str, Any] = {}
+    with atomic_dir(out_dir) as tmp:
+        for source, docs in texts_by_source.items():
+            if not source.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(f"source name {source!r} must be alphanumeric (with - or _)")
+            (tmp / source).mkdir()
+            train = _ShardWriter(tmp / source, "train", dtype, shard_tokens)
+            val = _ShardWriter(tmp / source, "val", dtype, shard_tokens)
+            n_docs = {"train": 0, "val": 0}
+            for batch in tqdm(_batched(docs, batch_docs), desc=f"pack {source}", unit="batch",
+                              mininterval=2.0):
+                for text, ids in zip(batch, tokenizer.encode_batch(batch)):
+                    split = "val" if (is_val(text, val_fraction) or n_docs["val"] < min_val_docs
+                                      and n_docs["train"] >= min_val_docs) else "train"
+                    (val if split == "val" else train).add(ids + [eos])
+                    n_docs[split] += 1
+            train.flush()
+            val.flush()
+            if not train.tokens:
+                raise ValueError(f"source {source!r} has no training documents")
+            sources[source] = {"train": [f"{source}/{f}" for f in train.files],
+                               "val": [f"{source}/{f}" for f in val.files],
+                               "tokens": {"train": train.tokens, "val": val.tokens},
+                               "documents": n_docs}
+        manifest = {"format": "lmforge-tokens-v1", "dtype": dtype.name, "eos_id": eos,
+                    "vocab_size": tokenizer.vocab_size, "tokenizer_hash": tokenizer_hash(tokenizer),
+                    "sources": sources}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return out_dir
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a packed data folder (run `lmforge data pack`)")
+    return json.loads(path.read_text())
+
+
+def load_tokens(folder: str | Path, source: str, split: str) -> np.ndarray:
+    """All tokens of one source's split, memory-mapped and concatenated lazily per shard."""
+    m = read_manifest(folder)
+    if source not in m["sources"]:
+        raise ValueError(f"{folder}: no source {source!r}; sources: {', '.join(m['sources'])}")
+    parts = [np.memmap(Path(folder) / f, dtype=m["dtype"], mode="r") for f in m["sources"][source][split]]
+    if not parts:
+        return np.zeros(0, dtype=m["dtype"])
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)

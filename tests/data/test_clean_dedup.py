@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lmforge.data.clean import Cleaner, language, strip_html, strip_urls, to_simplified
+from lmforge.data.dedup import Deduplicator
+from lmforge.data.pipeline import process_sources
+from lmforge.data.read import DataError, ReadStats, read_documents
+
+
+def _near_copy(text: str, rng: random.Random) -> str:
+    """Change ~1% of characters and add a footer: a near duplicate (Jaccard of 5-grams ~0.9)."""
+    chars = list(text)
+    for i in rng.sample(range(len(chars)), max(1, len(chars) // 100)):
+        chars[i] = rng.choice("的了是在我abcde")
+    return "".join(chars) + rng.choice(["\n转载请注明出处", "\nShare this page"])
+
+
+def test_dedup_finds_planted_near_duplicates(real_docs):
+    rng = random.Random(0)
+    originals = [d for d in real_docs["en"] + real_docs["zh"] if len(d) > 300][:200]
+    planted = [_near_copy(d, rng) for d in originals[:100]]
+    exact = originals[100:120]
+    stream = originals + planted + exact
+    d = Deduplicator(threshold=0.8)
+    kept = [d.keep(t) for t in stream]
+    false_pos = sum(not k for k in kept[:len(originals)])
+    found = sum(not k for k in kept[len(originals):len(originals) + 100])
+    assert found >= 95 and false_pos <= len(originals) // 100
+    assert d.stats.exact_duplicates == 20
+
+
+def test_cleaning_counts_balance_and_strip_boilerplate(tmp_path, real_docs):
+    html = "<html><body><p>" + real_docs["en"][0][:400] + "</p><script>x()</script></body></html>"
+    docs = [html, "短", "Visit https://spam.example.com or mail me@spam.com from 10.0.0.1 " * 3,
+            real_docs["zh"][5], real_docs["zh"][5], "!!!! ???? #### $$$$ %%%% ^^^^ &&&& **** " * 5]
+    report = process_sources({"mix": iter(docs)}, tmp_path)
+    s = report["sources"]["mix"]
+    assert s["docs_in"] == 6 == s["docs_out"] + s["dropped_by_filters"] + s["duplicates"]
+    assert s["duplicates"] == 1 and s["dropped_by_filters"] >= 2
+    kept = [json.loads(x)["text"] for x in (tmp_path / "mix.jsonl").read_text().splitlines()]
+    assert all("<" not in t and "http" not in t and "@" not in t for t in kept)
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "lengths.png").stat().st_size > 0
+
+
+def test_chinese_rules():
+    assert to_simplified("孟子見梁惠王") == "孟子见梁惠王"
+    assert language("学而时习之，不亦说乎 hello") == "zh" and language("hello world") == "en"
+    assert strip_urls("看 www.example.com/a 这里") == "看  这里"
+    assert strip_html("<b>你好</b>&amp;") == " 你好 &"
+    c = Cleaner(steps=[{"min_length": {"min_units": 5}}])
+    assert c("学而时习之") is not None and c("学而") is None  # characters count for Chinese
+
+
+def test_unknown_clean_step():
+    with pytest.raises(ValueError, match="unknown step 'nope'"):
+        Cleaner(steps=[{"nope": {}}])
+
+
+def test_readers_and_bad_input(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "one"}\n{bad json\n{"other": 1}\n{"text": "two"}\n')
+    stats = ReadStats()
+    assert list(read_documents([tmp_path / "a.jsonl"], stats=stats)) == ["one", "two"]
+    assert stats.skipped == 2 and "a.jsonl:2" in stats.problems[0]
+    with pytest.raises(DataError, match="a.jsonl:2: invalid JSON"):
+        list(read_documents([tmp_path / "a.jsonl"], strict=True))
+    (tmp_path / "b.txt").write_bytes(b"good text\xff\xfe bad")
+    stats = ReadStats()
+    assert list(read_documents([tmp_path / "b.txt"], stats=stats)) == [] and stats.skipped == 1
+    blob = gzip.compress(b'{"text": "zipped"}\n' * 1000)
+    (tmp_path / "c.jsonl.gz").write_bytes(blob[: len(blob) // 2])
+    stats = ReadStats()
+    list(read_documents([tmp_path / "c.jsonl.gz"], stats=stats))
+    assert stats.skipped == 1 and "truncated" in stats.problems[0]
+    pq.write_table(pa.table({"body": ["x"]}), tmp_path / "d.parquet")
+    with pytest.raises(DataError, match="no column 'text'"):
+        list(read_documents([tmp_path / "d.parquet"]))
+    assert list(read_documents([tmp_path / "d.parquet"], text_field="body")) == ["x"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no readable data files"):
+        list(read_documents([tmp_path / "empty"]))
