@@ -12,6 +12,8 @@ COMMAND_MODULES = [
     "lmforge.model.cli",
     "lmforge.demo",
     "lmforge.data.cli",
+    "lmforge.tokenizer.cli",
+    "lmforge.grow.cli",
 ]
 
 # Errors that are the user's to fix: printed as one clear message, no traceback.

@@ -1,0 +1,1 @@
+"""Model growth: depth up-scaling, layer slices, vocabulary growth, MoE upcycling."""

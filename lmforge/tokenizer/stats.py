@@ -1,0 +1,70 @@
+"""Tokenizer efficiency report: chars/token per language, byte-fallback rate, round trip, overlap."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lmforge.data.clean import language
+from lmforge.tokenizer.core import Tokenizer
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_BYTE_PIECE = re.compile(r"^<0x[0-9A-F]{2}>$")
+
+
+def measure(tok: Tokenizer, docs: list[str]) -> dict[str, float]:
+    ids = tok.encode_batch(docs)
+    n_tokens = sum(map(len, ids))
+    chars = sum(map(len, docs))
+    cjk = sum(len(_CJK.findall(d)) for d in docs)
+    pieces = [tok.tok.id_to_token(i) for seq in ids for i in seq]
+    fallback = sum(1 for p in pieces if p and _BYTE_PIECE.match(p))
+    unk = sum(1 for seq in ids for i in seq if i == tok.token_id(tok.config.get("unk_token")))
+    exact = sum(tok.decode(seq) == d for seq, d in zip(ids, docs))
+    return {"documents": len(docs), "chars": chars, "tokens": n_tokens,
+            "chars_per_token": chars / max(1, n_tokens),
+            "tokens_per_cjk_char": n_tokens / cjk if cjk else None,
+            "byte_fallback_rate": fallback / max(1, n_tokens), "unk_rate": unk / max(1, n_tokens),
+            "round_trip_exact": exact / max(1, len(docs))}
+
+
+def tokenizer_stats(tokenizer_dir: str, inputs: list[str], text_field: str = "text",
+                    compare: str | None = None, max_chars: int = 2_000_000) -> dict[str, Any]:
+    from lmforge.data.read import read_documents
+
+    docs: dict[str, list[str]] = {"zh": [], "en": []}
+    total = 0
+    for d in read_documents(inputs, text_field=text_field):
+        docs[language(d)].append(d)
+        total += len(d)
+        if total >= max_chars:
+            break
+    result: dict[str, Any] = {"tokenizer": tokenizer_dir}
+    toks = {"this": Tokenizer.from_dir(tokenizer_dir)}
+    if compare:
+        toks["compare"] = Tokenizer.from_dir(compare)
+    for name, tok in toks.items():
+        result[name] = {"vocab_size": tok.vocab_size,
+                        **{lang: measure(tok, ds) for lang, ds in docs.items() if ds}}
+    if compare:
+        a, b = set(toks["this"].tok.get_vocab()), set(toks["compare"].tok.get_vocab())
+        result["vocab_overlap"] = {"shared": len(a & b), "jaccard": len(a & b) / len(a | b)}
+        result["token_ratio_vs_compare"] = {
+            lang: result["this"][lang]["tokens"] / result["compare"][lang]["tokens"]
+            for lang in docs if docs[lang]}
+    return result
+
+
+def format_stats(r: dict[str, Any]) -> str:
+    from lmforge.report import markdown_table
+
+    rows = []
+    for name in ("this", "compare"):
+        for lang in ("zh", "en"):
+            if name in r and lang in r[name]:
+                rows.append({"tokenizer": name, "lang": lang, "vocab": r[name]["vocab_size"],
+                             **{k: v for k, v in r[name][lang].items() if v is not None}})
+    out = markdown_table(rows)
+    if "vocab_overlap" in r:
+        out += f"\n\nvocabulary overlap: {r['vocab_overlap']}\ntoken ratio vs compare: {r['token_ratio_vs_compare']}"
+    return out

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lmforge.tokenizer import TokenizerError
+from lmforge.tokenizer.chat_template import render, set_chat_template
+from lmforge.tokenizer.train import train_tokenizer
+
+transformers = pytest.importorskip("transformers")
+
+CONVERSATION = [
+    {"role": "system", "content": "你是一个乐于助人的助手。"},
+    {"role": "user", "content": "What is 7 x 8?"},
+    {"role": "assistant", "content": "7 x 8 = 56."},
+    {"role": "user", "content": "用中文写出 73。"},
+    {"role": "assistant", "content": "七十三"},
+    {"role": "user", "content": "Thanks!"},
+    {"role": "assistant", "content": "不客气 🙂"},
+]
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("kind", ["bytelevel-bpe", "sentencepiece-bpe", "sentencepiece-unigram", "wordpiece"])
+def test_transformers_encodes_identically(trained, kind, mixed_text):
+    tok, folder = trained[kind]
+    hf = transformers.AutoTokenizer.from_pretrained(folder)
+    assert hf.encode(mixed_text, add_special_tokens=False) == tok.encode(mixed_text)
+    assert hf.eos_token == "</s>" and hf.convert_tokens_to_ids("</s>") == tok.eos_id
+
+
+@pytest.mark.parametrize("kind", ["bytelevel-bpe", "sentencepiece-bpe"])
+def test_lossless_kinds_round_trip_mixed_text(trained, kind, mixed_text):
+    tok, _ = trained[kind]
+    assert tok.decode(tok.encode(mixed_text)) == mixed_text
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60))
+def test_bytelevel_round_trip_any_unicode(trained, text):
+    tok, _ = trained["bytelevel-bpe"]
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_digits_split_and_pretokenizer_recorded(trained):
+    tok, _ = trained["bytelevel-bpe"]
+    pieces = [tok.tok.id_to_token(i) for i in tok.encode("2024")]
+    assert pieces == ["2", "0", "2", "4"] and tok.config["lmforge_pretokenizer"] == "qwen2"
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("template", ["chatml", "solar"])
+def test_chat_template_matches_transformers_and_masks_assistant(trained, tmp_path, template):
+    tok, _ = trained["bytelevel-bpe"]
+    set_chat_template(tok, template)
+    tok.save(tmp_path)
+    hf = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    ids, mask = render(tok, CONVERSATION)
+    theirs = hf.apply_chat_template(CONVERSATION, tokenize=True)
+    assert ids == list(theirs["input_ids"] if hasattr(theirs, "keys") else theirs)
+    trained_text = tok.decode([i for i, m in zip(ids, mask) if m], skip_special_tokens=False)
+    end = "<|im_end|>" if template == "chatml" else "</s>"
+    assert trained_text == f"7 x 8 = 56.{end}七十三{end}不客气 🙂{end}"
+    gen_ids, _ = render(tok, CONVERSATION[:2], add_generation_prompt=True)
+    theirs = hf.apply_chat_template(CONVERSATION[:2], tokenize=True, add_generation_prompt=True)
+    assert gen_ids == list(theirs["input_ids"] if hasattr(theirs, "keys") else theirs)
+
+
+def test_training_is_fast_and_errors_are_clear(tmp_path, corpus_texts):
+    with pytest.raises(TokenizerError, match="empty"):
+        train_tokenizer([], 1000, tmp_path / "a")
+    with pytest.raises(TokenizerError, match="smaller than the byte alphabet"):
+        train_tokenizer(corpus_texts[:5], 100, tmp_path / "b")
+    with pytest.raises(TokenizerError, match="unknown tokenizer type"):
+        train_tokenizer(corpus_texts[:5], 1000, tmp_path / "c", "bpe-ish")
