@@ -14,6 +14,10 @@ COMMAND_MODULES = [
     "lmforge.data.cli",
     "lmforge.tokenizer.cli",
     "lmforge.grow.cli",
+    "lmforge.train.cli",
+    "lmforge.scaling.cli",
+    "lmforge.export.cli",
+    "lmforge.serve.cli",
 ]
 
 # Errors that are the user's to fix: printed as one clear message, no traceback.

@@ -1,0 +1,60 @@
+"""Scaling plots (PNG): loss vs FLOPs per model size with fitted curves and the compute-optimal
+frontier, next to predicted vs observed loss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lmforge.scaling.fit import ScalingLaw
+from lmforge.scaling.plan import optimal_allocation
+
+
+def plot_fit(points: dict[str, np.ndarray], law: ScalingLaw, out: str | Path,
+             held_out: np.ndarray | None = None) -> Path:
+    """Write the two-panel figure to `out`; `held_out` marks points the fit did not see."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    N, D, L, C = points["N"], points["D"], points["loss"], points["C"]
+    held = np.zeros(len(L), bool) if held_out is None else np.asarray(held_out, bool)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5))
+    sizes = np.unique(N)
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(sizes)))
+    c_grid = np.logspace(np.log10(C.min()) - 0.3, np.log10(C.max()) + 0.3, 100)
+    for n, color in zip(sizes, colors):
+        m = N == n
+        ax.scatter(C[m], L[m], color=color, marker="^" if held[m].any() else "o",
+                   label=f"N={n:.3g}" + (" (held out)" if held[m].any() else ""))
+        if law.form == "chinchilla":
+            # FLOPs per token of this size from the points themselves (covers attention terms).
+            fpt = float(np.median(C[m] / D[m]))
+            ax.plot(c_grid, law.predict(n, c_grid / fpt), color=color, lw=1)
+    if law.form == "chinchilla":
+        n_opt, d_opt = optimal_allocation(law.params, c_grid)
+        ax.plot(c_grid, law.predict(n_opt, d_opt), "k--", lw=1.5, label="compute-optimal frontier")
+    else:
+        ax.plot(c_grid, law.predict(C=c_grid), "k--", lw=1.5, label="L(C) fit")
+    ax.set(xscale="log", yscale="log", xlabel="training FLOPs", ylabel="validation loss",
+           title=f"{law.form} law: " + ", ".join(f"{k}={v:.3g}" for k, v in law.params.items()))
+    ax.legend(fontsize=8)
+
+    pred = law.predict(N, D) if law.form == "chinchilla" else law.predict(C=C)
+    ax2.scatter(L[~held], pred[~held], label="fitted points")
+    if held.any():
+        ax2.scatter(L[held], pred[held], marker="^", color="red", label="held out")
+    lim = [min(L.min(), pred.min()) * 0.98, max(L.max(), pred.max()) * 1.02]
+    ax2.plot(lim, lim, "k:", lw=1)
+    ax2.set(xlabel="observed loss", ylabel="predicted loss", title="predicted vs observed", xlim=lim, ylim=lim)
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(out)
+    return out

@@ -1,0 +1,128 @@
+"""Sweep model sizes x token budgets: each point is an ordinary `lmforge pretrain` run.
+
+One knob sets the size (nanochat style): depth L -> width = aspect * L, heads = width / head_dim,
+MLP width ~ 8/3 width (SwiGLU). Rows are appended to results.csv as each run finishes, so an
+interrupted sweep resumes at the first missing (depth, tokens) point.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from tqdm import tqdm
+
+from lmforge.model.config import ModelConfig, preset
+from lmforge.model.flops import flops_per_token, param_count
+
+COLUMNS = ["depth", "width", "tokens_budget", "N", "N_total", "D", "FLOPs", "final_val_loss",
+           "best_val_loss", "loss", "wall_s", "run_dir"]
+
+
+@dataclass
+class RunOutcome:
+    """What a runner reports for one point: tokens trained on and validation losses."""
+
+    tokens: int
+    final_val_loss: float
+    best_val_loss: float
+
+
+Runner = Callable[[Any], RunOutcome]  # takes a lmforge.train.cli.PretrainConfig
+
+
+def size_overrides(depth: int, aspect: int = 64, head_dim: int = 64, kv_ratio: int = 1) -> dict[str, int]:
+    """Model shape from the depth knob: width = aspect * depth, MLP ~ 8/3 width rounded to 32."""
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
+    width = aspect * depth
+    heads = max(1, width // head_dim)
+    if width % heads:
+        raise ValueError(f"width {width} is not divisible into heads of {head_dim}")
+    return {"hidden_size": width, "num_hidden_layers": depth, "num_attention_heads": heads,
+            "num_key_value_heads": max(1, heads // kv_ratio),
+            "intermediate_size": 32 * -(-8 * width // (3 * 32)), "head_dim": width // heads}
+
+
+def non_embedding_params(cfg: ModelConfig) -> int:
+    """Kaplan et al.'s N: without embedding tables, whose size would dominate tiny sweeps."""
+    embed = cfg.vocab_size * cfg.hidden_size * (1 if cfg.tie_word_embeddings else 2)
+    return param_count(cfg) - embed
+
+
+def _best_val(run_dir: Path) -> float | None:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    vals = [json.loads(line).get("val_loss") for line in path.read_text().splitlines() if line.strip()]
+    vals = [v for v in vals if v is not None]
+    return min(vals) if vals else None
+
+
+def pretrain_runner(cfg: Any) -> RunOutcome:
+    """Run one point with the real trainer (`lmforge pretrain` semantics)."""
+    from lmforge.train.cli import run_pretrain
+
+    result, _ = run_pretrain(cfg, created_by="lmforge scaling sweep")
+    if result.interrupted or result.val_loss is None:
+        raise RuntimeError(f"run {cfg.out} did not finish with a validation loss; rerun to resume")
+    best = _best_val(Path(cfg.out))
+    return RunOutcome(result.tokens, result.val_loss, min(result.val_loss, best or result.val_loss))
+
+
+def _done(csv_path: Path) -> set[tuple[int, int]]:
+    if not csv_path.is_file():
+        return set()
+    with csv_path.open(newline="") as f:
+        return {(int(r["depth"]), int(r["tokens_budget"])) for r in csv.DictReader(f)}
+
+
+def _append(csv_path: Path, row: dict[str, Any]) -> None:
+    new = not csv_path.is_file()
+    with csv_path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+        f.flush()
+
+
+def run_sweep(base: dict[str, Any], depths: Sequence[int], token_budgets: Sequence[int], out_dir: str | Path,
+              aspect: int = 64, head_dim: int = 64, runner: Runner | None = None) -> Path:
+    """Train every (depth, budget) point not yet in out_dir/results.csv; returns the CSV path.
+
+    `base` is a `lmforge pretrain` config (dict); its model preset supplies vocab and the other
+    fields, its train section the batch and seq_len; max_steps comes from each budget.
+    """
+    from lmforge.data.pack import read_manifest
+    from lmforge.train.cli import PretrainConfig
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = out_dir / "results.csv"
+    done = _done(csv_path)
+    runner = runner or pretrain_runner
+    points = [(d, t) for d in depths for t in token_budgets]
+    for depth, budget in tqdm(points, desc="scaling sweep", unit="run"):
+        if (depth, budget) in done:
+            continue
+        run_dir = out_dir / "runs" / f"d{depth}-t{budget}"
+        model = {**base["model"], **size_overrides(depth, aspect, head_dim)}
+        cfg = PretrainConfig.model_validate({**base, "model": model, "out": str(run_dir)})
+        steps = max(1, budget // cfg.train.tokens_per_step())
+        cfg.train = cfg.train.model_copy(update={"max_steps": steps})
+        vocab = read_manifest(cfg.data.path)["vocab_size"]
+        mcfg = preset(cfg.model.preset, **{"vocab_size": vocab, **cfg.model.overrides()})
+        t0 = time.time()
+        outcome = runner(cfg)
+        _append(csv_path, {
+            "depth": depth, "width": mcfg.hidden_size, "tokens_budget": budget,
+            "N": non_embedding_params(mcfg), "N_total": param_count(mcfg), "D": outcome.tokens,
+            "FLOPs": flops_per_token(mcfg, cfg.train.seq_len) * outcome.tokens,
+            "final_val_loss": outcome.final_val_loss, "best_val_loss": outcome.best_val_loss,
+            "loss": outcome.final_val_loss, "wall_s": round(time.time() - t0, 2), "run_dir": str(run_dir)})
+    return csv_path
