@@ -1,0 +1,182 @@
+"""Write a model folder as a GGUF file llama.cpp runs: llama/qwen2 metadata, tensor names, the
+Q/K row order llama.cpp's interleaved RoPE expects, the tokenizer and the chat template."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+import gguf
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lmforge.model.config import ModelConfig
+from lmforge.model.io import load_config, read_weights
+from lmforge.tokenizer.core import Tokenizer
+
+OutType = Literal["f32", "f16", "q8_0"]
+FILE_TYPES = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
+              "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}
+# HF name inside model.layers.N -> llama.cpp name inside blk.N
+LAYER_NAMES = {
+    "input_layernorm.weight": "attn_norm.weight",
+    "self_attn.q_proj.weight": "attn_q.weight", "self_attn.q_proj.bias": "attn_q.bias",
+    "self_attn.k_proj.weight": "attn_k.weight", "self_attn.k_proj.bias": "attn_k.bias",
+    "self_attn.v_proj.weight": "attn_v.weight", "self_attn.v_proj.bias": "attn_v.bias",
+    "self_attn.o_proj.weight": "attn_output.weight",
+    "post_attention_layernorm.weight": "ffn_norm.weight",
+    "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
+    "mlp.down_proj.weight": "ffn_down.weight",
+}
+TOP_NAMES = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+             "lm_head.weight": "output.weight"}
+
+
+def gguf_arch(cfg: ModelConfig) -> str:
+    """llama.cpp architecture for a config, or a ValueError naming what it can't express."""
+    if cfg.deepnorm or cfg.num_local_experts or cfg.hidden_act != "silu":
+        raise ValueError("GGUF export supports dense SwiGLU pre-norm models (llama/qwen2 shapes); "
+                         f"this config has deepnorm={cfg.deepnorm}, num_local_experts="
+                         f"{cfg.num_local_experts}, hidden_act={cfg.hidden_act!r}")
+    return "qwen2" if cfg.qkv_bias else "llama"
+
+
+def permute_qk(w: torch.Tensor, n_head: int) -> torch.Tensor:
+    """Rotate-half (HF) row order -> llama.cpp's interleaved pairs, per head (rows or bias)."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
+
+
+def unpermute_qk(w: torch.Tensor, n_head: int) -> torch.Tensor:
+    """Inverse of `permute_qk` (for checks: a GGUF's Q/K back to our layout)."""
+    return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
+
+
+def gguf_name(hf_name: str) -> str:
+    if hf_name in TOP_NAMES:
+        return TOP_NAMES[hf_name]
+    parts = hf_name.split(".")
+    if parts[:2] == ["model", "layers"] and ".".join(parts[3:]) in LAYER_NAMES:
+        return f"blk.{parts[2]}.{LAYER_NAMES['.'.join(parts[3:])]}"
+    raise ValueError(f"tensor {hf_name!r} has no llama.cpp name")
+
+
+def _add_metadata(w: gguf.GGUFWriter, cfg: ModelConfig, out_type: OutType, name: str) -> None:
+    w.add_name(name)
+    w.add_context_length(cfg.max_position_embeddings)
+    w.add_embedding_length(cfg.hidden_size)
+    w.add_block_count(cfg.num_hidden_layers)
+    w.add_feed_forward_length(cfg.intermediate_size)
+    w.add_head_count(cfg.num_attention_heads)
+    w.add_head_count_kv(cfg.kv_heads)
+    w.add_rope_dimension_count(cfg.head_size)
+    w.add_key_length(cfg.head_size)
+    w.add_value_length(cfg.head_size)
+    w.add_rope_freq_base(cfg.rope_theta)
+    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    w.add_vocab_size(cfg.vocab_size)
+    w.add_file_type(FILE_TYPES[out_type])
+
+
+def _add_tokenizer(w: gguf.GGUFWriter, model_dir: Path, tok: Tokenizer, vocab_size: int) -> None:
+    spm_file = model_dir / "tokenizer.model"
+    added = {t.content for t in tok.tok.get_added_tokens_decoder().values() if t.special}
+    if spm_file.is_file():
+        import sentencepiece as spm
+
+        sp = spm.SentencePieceProcessor(model_file=str(spm_file))
+        tokens, scores, types = [], [], []
+        for i in range(sp.get_piece_size()):
+            tokens.append(sp.id_to_piece(i))
+            scores.append(sp.get_score(i))
+            types.append(gguf.TokenType.UNKNOWN if sp.is_unknown(i) else
+                         gguf.TokenType.CONTROL if sp.is_control(i) or tokens[-1] in added else
+                         gguf.TokenType.BYTE if sp.is_byte(i) else
+                         gguf.TokenType.USER_DEFINED if sp.is_unused(i) else gguf.TokenType.NORMAL)
+        w.add_tokenizer_model("llama")
+        w.add_tokenizer_pre("default")
+    else:
+        spec = json.loads(tok.tok.to_str())
+        if spec["model"]["type"] != "BPE" or "ByteLevel" not in json.dumps(spec.get("pre_tokenizer")):
+            raise ValueError(f"{model_dir}: GGUF export needs a byte-level BPE tokenizer.json or a "
+                             "SentencePiece tokenizer.model")
+        vocab = tok.tok.get_vocab(with_added_tokens=True)
+        by_id = {i: t for t, i in vocab.items()}
+        tokens = [by_id.get(i, f"[PAD{i}]") for i in range(max(by_id) + 1)]
+        types = [gguf.TokenType.CONTROL if t in added else
+                 gguf.TokenType.UNUSED if i not in by_id else gguf.TokenType.NORMAL
+                 for i, t in enumerate(tokens)]
+        scores = None
+        merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
+        w.add_tokenizer_model("gpt2")
+        w.add_tokenizer_pre(tok.config.get("lmforge_pretokenizer", "default"))
+        w.add_token_merges(merges)
+    if len(tokens) > vocab_size:
+        raise ValueError(f"{model_dir}: tokenizer has {len(tokens)} tokens, the model only {vocab_size}")
+    for i in range(len(tokens), vocab_size):  # embedding rows past the tokenizer
+        tokens.append(f"[PAD{i}]")
+        types.append(gguf.TokenType.UNUSED)
+        if scores is not None:
+            scores.append(-1000.0)
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    if scores is not None:
+        w.add_token_scores(scores)
+    for key, add in (("bos", w.add_bos_token_id), ("eos", w.add_eos_token_id),
+                     ("unk", w.add_unk_token_id), ("pad", w.add_pad_token_id)):
+        tid = tok._special(key)
+        if tid is not None:
+            add(tid)
+    w.add_add_bos_token(bool(tok.config.get("add_bos_token", False)))
+    w.add_add_eos_token(False)
+    if tok.chat_template:
+        w.add_chat_template(tok.chat_template)
+
+
+def _tensor(w: gguf.GGUFWriter, name: str, t: torch.Tensor, out_type: OutType) -> None:
+    data = t.float().numpy()
+    if data.ndim == 1 or out_type == "f32":  # norms and biases stay f32, as llama.cpp expects
+        w.add_tensor(name, data.astype(np.float32))
+    elif out_type == "q8_0" and data.shape[-1] % gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType.Q8_0][0] == 0:
+        q = gguf.quants.quantize(data, gguf.GGMLQuantizationType.Q8_0)
+        w.add_tensor(name, q, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+    else:
+        w.add_tensor(name, data.astype(np.float16))
+
+
+def export_gguf(model_dir: str | Path, out: str | Path, out_type: OutType = "f16") -> Path:
+    """Write `model_dir` (an lmforge/transformers Llama or Qwen2 folder) to the GGUF file `out`."""
+    if out_type not in FILE_TYPES:
+        raise ValueError(f"unknown GGUF type {out_type!r}; types: {', '.join(FILE_TYPES)}")
+    model_dir, out = Path(model_dir), Path(out)
+    cfg = load_config(model_dir)
+    arch = gguf_arch(cfg)
+    tok = Tokenizer.from_dir(model_dir)
+    tensors = read_weights(model_dir)
+    if cfg.tie_word_embeddings or "lm_head.weight" not in tensors:
+        tensors.pop("lm_head.weight", None)  # llama.cpp reuses token_embd when output is absent
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = gguf.GGUFWriter(str(tmp), arch)
+    try:
+        _add_metadata(writer, cfg, out_type, model_dir.name)
+        _add_tokenizer(writer, model_dir, tok, cfg.vocab_size)
+        for hf_name, t in tqdm(sorted(tensors.items()), desc="gguf tensors", mininterval=2.0):
+            if "rotary_emb" in hf_name:
+                continue
+            if arch == "llama" and ".q_proj." in hf_name:
+                t = permute_qk(t, cfg.num_attention_heads)
+            elif arch == "llama" and ".k_proj." in hf_name:
+                t = permute_qk(t, cfg.kv_heads)
+            _tensor(writer, gguf_name(hf_name), t, out_type)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file(progress=False)
+        writer.close()
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return out
