@@ -113,8 +113,8 @@ def run_sweep(base: dict[str, Any], depths: Sequence[int], token_budgets: Sequen
         run_dir = out_dir / "runs" / f"d{depth}-t{budget}"
         model = {**base["model"], **size_overrides(depth, aspect, head_dim)}
         cfg = PretrainConfig.model_validate({**base, "model": model, "out": str(run_dir)})
-        steps = max(1, budget // cfg.train.tokens_per_step())
-        cfg.train = cfg.train.model_copy(update={"max_steps": steps})
+        train = {**base.get("train", {}), "max_steps": max(1, budget // cfg.train.tokens_per_step())}
+        cfg = PretrainConfig.model_validate({**base, "model": model, "out": str(run_dir), "train": train})
         vocab = read_manifest(cfg.data.path)["vocab_size"]
         mcfg = preset(cfg.model.preset, **{"vocab_size": vocab, **cfg.model.overrides()})
         t0 = time.time()

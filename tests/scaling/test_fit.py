@@ -92,3 +92,19 @@ def test_csv_roundtrip_and_save_load(tmp_path):
 def test_default_law_is_besiroglu():
     law = default_law()
     assert law.params == TRUE and "Besiroglu" in law.source and len(law.bootstrap) > 100
+
+
+def test_fit_cli_writes_json_and_plot(tmp_path, capsys):
+    from lmforge.cli import main
+
+    N, D, L = synthetic()
+    path = tmp_path / "results.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["N", "D", "FLOPs", "loss"])
+        w.writerows(zip(N, D, 6 * N * D, L))
+    assert main(["scaling", "fit", str(path), "--bootstrap", "3"]) == 0
+    assert (tmp_path / "results.chinchilla.json").is_file() and (tmp_path / "results.chinchilla.png").stat().st_size > 10_000
+    assert "alpha" in capsys.readouterr().out
+    assert main(["scaling", "fit", str(path), "--form", "compute", "--bootstrap", "0"]) == 0
+    assert ScalingLaw.load(tmp_path / "results.compute.json").form == "compute"
