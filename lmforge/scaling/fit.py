@@ -37,6 +37,9 @@ HOFFMANN_2022 = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 # Tolerances far below scipy's defaults: Huber residuals under delta give tiny gradients, and the
 # defaults stop L-BFGS well before the optimum (the early stop Besiroglu et al. found).
 LBFGS_OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 5000}
+# Bounds only exclude degenerate optima of small sweeps (a step-like A/N^300, E above every
+# observed loss); published laws sit far inside them.
+_LOG_COEF, _EXPONENT = (-20.0, 60.0), (0.0, 2.0)
 _GRID = {
     "a": np.arange(0, 30, 5.0), "b": np.arange(0, 30, 5.0), "e": np.arange(-1, 1.5, 0.5),
     "alpha": np.arange(0, 2.5, 0.5), "beta": np.arange(0, 2.5, 0.5),
@@ -161,7 +164,8 @@ def _fit_chinchilla_once(logN, logD, logL, delta, reduce, starts, options) -> tu
     best_x, best_f = None, np.inf
     for x0 in starts:
         res = minimize(_chinchilla_objective, np.asarray(x0, float), jac=True, method="L-BFGS-B",
-                       args=(logN, logD, logL, delta, reduce), options=options)
+                       args=(logN, logD, logL, delta, reduce), options=options,
+                       bounds=[_LOG_COEF, _LOG_COEF, (-10.0, logL.min()), _EXPONENT, _EXPONENT])
         if res.fun < best_f:
             best_x, best_f = res.x, float(res.fun)
     return best_x, best_f
@@ -237,7 +241,8 @@ def fit_compute(C: Sequence[float], loss: Sequence[float], delta: float = 1e-3, 
 
     def once(lc, ll, s):
         res = [minimize(_compute_objective, np.asarray(x0, float), jac=True, method="L-BFGS-B",
-                        args=(lc, ll, delta), options=LBFGS_OPTIONS) for x0 in s]
+                        args=(lc, ll, delta), options=LBFGS_OPTIONS,
+                        bounds=[_LOG_COEF, _EXPONENT, (-10.0, ll.min())]) for x0 in s]
         best = min(res, key=lambda r: r.fun)
         return best.x, float(best.fun)
 
