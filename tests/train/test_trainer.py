@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lmforge.config import ConfigError, load_config
+from lmforge.model import load_model
+from lmforge.train.checkpoint import checkpoints
+from lmforge.train.cli import PretrainConfig, run_pretrain
+
+CLI = [sys.executable, "-m", "lmforge"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def losses(run: Path) -> dict[int, float]:
+    """Last logged loss per step (a resumed run logs re-done steps again)."""
+    out = {}
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        out[row["step"]] = row["loss"]
+    return out
+
+
+def test_pretrain_learns_and_writes_hf_folder(write_config, tmp_path):
+    cfg = load_config(PretrainConfig, write_config(max_steps=30))
+    result, seen = run_pretrain(cfg)
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    val = [r["val_loss"] for r in rows if "val_loss" in r]
+    assert val[-1] < val[0] - 0.3 and result.step == 30
+    assert abs(seen["en"] - seen["zh"]) <= 64
+    model = load_model(tmp_path / "run" / "model")
+    assert (tmp_path / "run" / "model" / "tokenizer.json").is_file() and model.config.num_hidden_layers == 2
+
+
+@pytest.mark.slow
+def test_sigkill_resume_is_bit_identical(write_config, tmp_path):
+    ref_cfg = write_config(max_steps=16, save_every=2)
+    subprocess.run(CLI + ["pretrain", str(ref_cfg), f"out={tmp_path / 'ref'}"], check=True, env=ENV,
+                   capture_output=True)
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(CLI + ["pretrain", str(ref_cfg), f"out={run}"], env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kill_at = 7
+    while not (run / "metrics.jsonl").exists() or len(losses(run)) < kill_at:
+        time.sleep(0.05)
+        assert proc.poll() is None, "run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 0 < len(checkpoints(run)) and not (run / "model").exists()
+    subprocess.run(CLI + ["pretrain", str(ref_cfg), f"out={run}"], check=True, env=ENV, capture_output=True)
+    assert losses(run) == losses(tmp_path / "ref")  # exact float equality, every step
+
+
+def test_sigterm_saves_checkpoint_then_resume_completes(write_config, tmp_path):
+    cfg_path = write_config(max_steps=400, save_every=0)
+    run = tmp_path / "run"
+    proc = subprocess.Popen(CLI + ["pretrain", str(cfg_path)], env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    while not (run / "metrics.jsonl").exists() or len(losses(run)) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert "interrupted" in out and len(checkpoints(run)) == 1
+    step = int(checkpoints(run)[0].name.split("-")[1])
+    result, _ = run_pretrain(load_config(PretrainConfig, cfg_path, ["train.max_steps=" + str(step + 2)]))
+    assert result.step == step + 2 and not result.interrupted
+
+
+def test_half_written_checkpoint_is_never_loaded(tmp_path):
+    root = tmp_path / "checkpoints"
+    (root / ".step-0000009.tmp-abc").mkdir(parents=True)  # killed during write
+    (root / "step-0000008").mkdir()  # no trainer_state.pt: incomplete
+    (root / "step-0000004").mkdir()
+    (root / "step-0000004" / "trainer_state.pt").write_bytes(b"x")
+    assert [p.name for p in checkpoints(tmp_path)] == ["step-0000004"]
+
+
+def test_embedding_only_training_changes_only_embeddings(write_config, tmp_path):
+    cfg = load_config(PretrainConfig, write_config(max_steps=3, train_only=["embed_tokens", "lm_head"]),
+                      ["train.eval_every=0"])
+    from lmforge.model import build_model, preset, save_model
+
+    start = build_model(preset("tiny", vocab_size=1024 + 16, hidden_size=64, intermediate_size=128,
+                               num_hidden_layers=2), seed=1)
+    save_model(start, tmp_path / "start", created_by="test", copy_from=cfg.tokenizer)
+    cfg.model = type(cfg.model).model_validate({"from": str(tmp_path / "start")})
+    run_pretrain(cfg)
+    after = load_model(tmp_path / "run" / "model").state_dict()
+    for name, before in start.state_dict().items():
+        same = torch.equal(before, after[name])
+        assert same != (name in ("model.embed_tokens.weight", "lm_head.weight")), name
+
+
+@pytest.mark.parametrize("override,msg", [
+    ("train.lr=-1", "train.lr"), ("train.schedule=exotic", "train.schedule"),
+    ("train.global_batch_tokens=1000", "multiple of"), ("data.path=/nope", "not a packed data folder"),
+    ("train.warmup=3", "train.warmup: unknown key"),
+])
+def test_bad_config_is_an_error_before_training(write_config, override, msg):
+    with pytest.raises((ConfigError, ValueError), match=msg):
+        cfg = load_config(PretrainConfig, write_config(), [override])
+        cfg.train.accumulation(1)
