@@ -41,6 +41,7 @@ class _Sampling(BaseModel):
     stop: str | list[str] | None = None
     seed: int | None = None
     stream: bool = False
+    stream_options: dict[str, Any] | None = None  # {"include_usage": true}: a last chunk with usage
     n: int = Field(1, ge=1, le=1, description="only n=1 is supported")
 
 
@@ -166,6 +167,9 @@ def create_app(engine: Engine, tokenizer, cfg: ServeConfig) -> FastAPI:
             msg = {"content": text} if chunk else {"role": "assistant", "content": text}
             return {"index": 0, key: msg if text or not chunk else {}, "finish_reason": reason}
 
+        def usage(n: int) -> dict:
+            return {"prompt_tokens": len(prompt), "completion_tokens": n, "total_tokens": len(prompt) + n}
+
         if body.stream:
             async def sse() -> AsyncIterator[str]:
                 head = {"id": rid, "object": obj + (".chunk" if kind == "chat" else ""),
@@ -173,11 +177,14 @@ def create_app(engine: Engine, tokenizer, cfg: ServeConfig) -> FastAPI:
                 if kind == "chat":
                     first = {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
                     yield f"data: {json.dumps({**head, 'choices': [first]})}\n\n"
+                n = 0
                 try:
-                    async for delta, reason, _n in run(prompt, params, stop_list(body)):
+                    async for delta, reason, n in run(prompt, params, stop_list(body)):
                         yield f"data: {json.dumps({**head, 'choices': [choice(delta, reason, True)]}, ensure_ascii=False)}\n\n"
                 except RuntimeError as e:
                     yield f"data: {json.dumps(_error_body(500, str(e)))}\n\n"
+                if (body.stream_options or {}).get("include_usage"):
+                    yield f"data: {json.dumps({**head, 'choices': [], 'usage': usage(n)})}\n\n"
                 yield "data: [DONE]\n\n"
             return StreamingResponse(sse(), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -189,9 +196,8 @@ def create_app(engine: Engine, tokenizer, cfg: ServeConfig) -> FastAPI:
                     text += delta
             except RuntimeError as e:
                 raise APIError(500, str(e)) from None
-            usage = {"prompt_tokens": len(prompt), "completion_tokens": n, "total_tokens": len(prompt) + n}
             return JSONResponse({"id": rid, "object": obj, "created": created, "model": cfg.model_name,
-                                 "choices": [choice(text, reason, False)], "usage": usage})
+                                 "choices": [choice(text, reason, False)], "usage": usage(n)})
         return whole()
 
     @app.get("/health")

@@ -1,0 +1,128 @@
+"""llama.cpp (llama-cpp-python) runs lmforge's GGUF export: same tokenizer ids on mixed zh/en text,
+same greedy tokens from the f32 file, and q8_0's top-1 agreement with lmforge's logits.
+
+    pip install llama-cpp-python        # builds llama.cpp from its sdist (~10 min of CPU)
+    python benchmarks/gguf_llamacpp.py [--model DIR]   # default: trains a small model first
+
+Not part of `make test` (llama-cpp-python is a verification dependency only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def train_small_model(out: Path, steps: int, seed: int = 0) -> Path:
+    """A bilingual byte-level BPE tokenizer and a small Llama trained with a plain loop."""
+    from lmforge.data.corpus import demo_corpus
+    from lmforge.model import build_model, preset, save_model
+    from lmforge.model.transformer import causal_lm_loss
+    from lmforge.tokenizer.train import train_tokenizer
+
+    corpus = demo_corpus(400_000)
+    texts = corpus["en"] + corpus["zh"]
+    tok = train_tokenizer(texts, vocab_size=2048, out_dir=out / "tokenizer", chat_template="chatml")
+    ids = torch.tensor([t for doc in tok.encode_batch(texts) for t in doc + [tok.eos_id]])
+    cfg = preset("tiny", vocab_size=tok.vocab_size, hidden_size=128, intermediate_size=352,
+                 num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                 bos_token_id=tok.bos_id, eos_token_id=tok.eos_id)
+    model = build_model(cfg, seed=seed).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(seed)
+    seq, batch = 128, 16
+    for step in range(steps):
+        starts = torch.randint(0, len(ids) - seq - 1, (batch,), generator=gen)
+        x = torch.stack([ids[s:s + seq] for s in starts])
+        loss = causal_lm_loss(model(x), x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 50 == 0 or step == steps - 1:
+            print(f"train step {step} loss {loss.item():.3f}", flush=True)
+    return save_model(model.eval(), out / "model", created_by="benchmarks/gguf_llamacpp.py",
+                      copy_from=out / "tokenizer")
+
+
+def llama_greedy(llm, prompt: list[int], n: int) -> list[int]:
+    llm.reset()
+    llm.eval(prompt)
+    out = []
+    for _ in range(n):
+        tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        out.append(tok)
+        llm.eval([tok])
+    return out
+
+
+def llama_logits(llm, ids: list[int]) -> np.ndarray:
+    llm.reset()
+    llm.eval(ids)
+    return np.array(llm.scores[: len(ids)])
+
+
+def main() -> None:
+    from llama_cpp import Llama
+
+    from lmforge.export.gguf import export_gguf
+    from lmforge.model import load_model
+    from lmforge.model.generate import SamplingParams, generate
+    from lmforge.tokenizer import Tokenizer
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="model folder (default: train a small one)")
+    ap.add_argument("--steps", type=int, default=300, help="training steps when no --model")
+    ap.add_argument("--new-tokens", type=int, default=48)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="lmforge-gguf-"))
+    model_dir = Path(args.model) if args.model else train_small_model(work, args.steps)
+    model, tok = load_model(model_dir), Tokenizer.from_dir(model_dir)
+    results: dict = {"model": str(model_dir), "parameters": model.num_parameters()}
+
+    files = {t: export_gguf(model_dir, work / f"model-{t}.gguf", t) for t in ("f32", "q8_0")}
+    llms = {t: Llama(model_path=str(f), n_ctx=512, logits_all=True, n_threads=2, verbose=False, seed=0)
+            for t, f in files.items()}
+    results["sizes_mib"] = {t: round(f.stat().st_size / 2**20, 2) for t, f in files.items()}
+
+    from lmforge.data.corpus import hsk_pairs
+    texts = ["Hello world! 你好，世界。The year 2024 has 366 days; 二〇二四年有三百六十六天。",
+             "  leading spaces, tabs\tand\nnew lines\n\n混合 English 和中文 text, numbers 3.14159 and 🦊 emoji.",
+             "def f(x):\n    return x ** 2  # 平方\n"]
+    texts += [p["zh"] + " " + p["en"] for p in hsk_pairs()[:200] if "zh" in p and "en" in p]
+    same = sum(llms["f32"].tokenize(t.encode(), add_bos=False, special=False) == tok.encode(t) for t in texts)
+    results["tokenizer_ids_equal"] = f"{same}/{len(texts)} texts"
+
+    prompts = ["The king said to", "今天天气", "Once upon a time, there was a", "我们的学校"]
+    greedy_equal, top1 = 0, {"f32": [], "q8_0": []}
+    max_diff = 0.0
+    for text in prompts:
+        prompt = tok.encode(text, add_bos=True)
+        ours = generate(model, [prompt], SamplingParams(max_new_tokens=args.new_tokens))[0]
+        theirs = llama_greedy(llms["f32"], prompt, args.new_tokens)
+        greedy_equal += ours == theirs
+        seq = prompt + ours
+        with torch.no_grad():
+            ref = model(torch.tensor([seq]))[0].float().numpy()
+        for t, llm in llms.items():
+            got = llama_logits(llm, seq)
+            top1[t].append(float((got.argmax(-1) == ref.argmax(-1)).mean()))
+            if t == "f32":
+                max_diff = max(max_diff, float(np.abs(got - ref).max()))
+        print(f"{text!r}: lmforge {tok.decode(ours)!r}\n{'':>{len(repr(text))}}  llama.cpp {tok.decode(theirs)!r}")
+    results["f32_greedy_equal"] = f"{greedy_equal}/{len(prompts)} prompts x {args.new_tokens} tokens"
+    results["f32_max_abs_logit_diff"] = max_diff
+    results["top1_agreement"] = {t: round(float(np.mean(v)), 4) for t, v in top1.items()}
+    t0 = time.perf_counter()
+    llama_greedy(llms["q8_0"], tok.encode(prompts[0], add_bos=True), 64)
+    results["llamacpp_q8_0_tokens_per_s"] = round(64 / (time.perf_counter() - t0), 1)
+    print(json.dumps(results, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
