@@ -39,6 +39,9 @@ def main() -> None:
     ap.add_argument("--tokens", default="30000,60000,120000")
     ap.add_argument("--aspect", type=int, default=32)
     ap.add_argument("--max-chars", type=int, default=1_500_000)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--seq-len", type=int, default=128)
+    ap.add_argument("--warmup", type=int, default=10)
     args = ap.parse_args()
 
     from lmforge.scaling.fit import fit_chinchilla, read_points
@@ -49,8 +52,9 @@ def main() -> None:
     data = prepare_data(out, args.max_chars, vocab=1024)
     base = {"model": {"preset": "tiny", "max_position_embeddings": 256},
             "data": {"path": str(data)}, "tokenizer": str(out / "tokenizer"),
-            "train": {"batch_size": 8, "seq_len": 128, "lr": 3e-3, "warmup_steps": 10,
-                      "schedule": "cosine", "eval_batches": 16, "log_every": 25, "device": "cpu",
+            "train": {"batch_size": args.batch_size, "seq_len": args.seq_len, "lr": 3e-3,
+                      "warmup_steps": args.warmup,
+                      "schedule": "cosine", "eval_batches": 32, "log_every": 25, "device": "cpu",
                       "save_every": 0, "keep_last": 1}}
     depths = [int(d) for d in args.depths.split(",")]
     csv_path = run_sweep(base, depths, [int(t) for t in args.tokens.split(",")], out / "sweep",
