@@ -47,8 +47,10 @@ def test_chat_temperature0_equals_generate_plain_and_streamed(live):
     assert resp.choices[0].message.role == "assistant"
     assert resp.usage.completion_tokens == len(raw) and resp.usage.prompt_tokens == len(ids)
     assert resp.choices[0].finish_reason == ("stop" if raw[-1] in live.engine_stops else "length")
-    chunks = list(c.chat.completions.create(model="tiny", messages=MESSAGES, max_tokens=24,
-                                            temperature=0, seed=3, stream=True))
+    chunks = list(c.chat.completions.create(model="tiny", messages=MESSAGES, max_tokens=24, temperature=0,
+                                            seed=3, stream=True, stream_options={"include_usage": True}))
+    assert chunks[-1].usage.completion_tokens == len(raw) and not chunks[-1].choices
+    chunks = chunks[:-1]
     assert "".join(ch.choices[0].delta.content or "" for ch in chunks) == want
     assert sum(bool(ch.choices[0].delta.content) for ch in chunks) > 1  # really streamed
     assert chunks[-1].choices[0].finish_reason in ("stop", "length")
@@ -59,6 +61,8 @@ def test_completion_equals_lmforge_generate(live):
     want, _ = greedy_text(live, live.tokenizer.encode(prompt, add_bos=True), 16)
     resp = client(live).completions.create(model="tiny", prompt=prompt, max_tokens=16, temperature=0)
     assert resp.choices[0].text == want
+    stream = client(live).completions.create(model="tiny", prompt=prompt, max_tokens=16, temperature=0, stream=True)
+    assert "".join(ch.choices[0].text for ch in stream) == want
 
 
 def test_seeded_sampling_repeats_and_stop_string_cuts(live):
