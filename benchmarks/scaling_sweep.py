@@ -69,7 +69,8 @@ def main() -> None:
     report = {"fit_on": int((~largest).sum()), "params": law.params, "ci90": law.ci,
               "largest_N": float(pts["N"].max()), "observed": pts["loss"][largest].tolist(),
               "predicted": pred.tolist(), "max_rel_error": float(rel.max()),
-              "mean_rel_error": float(rel.mean()), "plot": str(png), "csv": str(csv_path)}
+              "mean_rel_error": float(rel.mean()),
+              "params_at_bounds": law.at_bounds(), "plot": str(png), "csv": str(csv_path)}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
 

@@ -78,6 +78,9 @@ def cmd_fit(args: argparse.Namespace) -> None:
     for k, v in law.params.items():
         lo, hi = law.ci.get(k, (float("nan"), float("nan")))
         print(f"  {k:>6} = {v:.4g}   90% CI [{lo:.4g}, {hi:.4g}]")
+    if law.at_bounds():
+        print(f"warning: {', '.join(law.at_bounds())} hit the search bounds: these points do not pin "
+              "the law down (add sizes/budgets, train past the early plateau)")
     print(f"fit: {out}\nplot: {png}")
 
 

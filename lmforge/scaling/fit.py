@@ -73,6 +73,12 @@ class ScalingLaw:
         q = (1 - level) / 2
         return float(np.quantile(preds, q)), float(np.quantile(preds, 1 - q))
 
+    def at_bounds(self) -> list[str]:
+        """Parameters the optimiser pinned to a bound: the points do not determine them."""
+        lo_e, hi_x = np.exp(-10.0) * 1.01, _EXPONENT[1] * 0.995
+        return [k for k, v in self.params.items()
+                if (k == "E" and v <= lo_e) or (k in ("alpha", "beta", "b") and (v >= hi_x or v <= 1e-4))]
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         tmp = path.with_suffix(path.suffix + ".tmp")

@@ -25,6 +25,7 @@ def test_fit_recovers_known_parameters():
     N, D, L = synthetic()
     law = fit_chinchilla(N, D, L, bootstrap=10)
     err = rel_err(law.params)
+    assert law.at_bounds() == []
     assert err["E"] < 0.02 and err["alpha"] < 0.02 and err["beta"] < 0.02, law.params
     assert err["A"] < 0.05 and err["B"] < 0.05, law.params
     for k, (lo, hi) in law.ci.items():
