@@ -58,7 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         if getattr(args, name) <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be positive")
     model, tok = load_for_inference(args.model_dir, args.device, args.dtype)
-    engine = Engine(model, max_batch=args.max_batch, pad_id=tok.pad_id)
+    engine = Engine(model, max_batch=args.max_batch)
     cfg = ServeConfig(model_name=args.model_name or Path(args.model_dir).resolve().name,
                       api_key=args.api_key, max_tokens_cap=args.max_tokens_cap,
                       max_prompt_tokens=args.max_prompt_tokens)

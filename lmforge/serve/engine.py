@@ -35,10 +35,9 @@ class Request:
 class Engine:
     """Owns the model; `submit` is thread-safe, tokens come back through each request's emit."""
 
-    def __init__(self, model: CausalLM, max_batch: int = 32, pad_id: int = 0):
+    def __init__(self, model: CausalLM, max_batch: int = 32):
         self.model = model
         self.max_batch = max_batch
-        self.pad_id = pad_id
         self.device = next(model.parameters()).device
         self.incoming: queue.Queue[Request] = queue.Queue()
         self.active: list[Request] = []

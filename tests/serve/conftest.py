@@ -39,7 +39,7 @@ def start_server(model_dir: Path, api_key: str | None = API_KEY, **cfg_kw):
     from lmforge.serve.text import load_for_inference
 
     model, tok = load_for_inference(model_dir)
-    engine = Engine(model, max_batch=32, pad_id=tok.pad_id)
+    engine = Engine(model, max_batch=32)
     app = create_app(engine, tok, ServeConfig(model_name="tiny", api_key=api_key, **cfg_kw))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
