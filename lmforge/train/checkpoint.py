@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from lmforge.model.io import atomic_dir, read_weights, save_model
+from lmforge.model.transformer import CausalLM
 
 STATE_FILE = "trainer_state.pt"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -43,16 +44,20 @@ def checkpoints(run_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def save_checkpoint(run_dir: Path, step: int, model, state: dict[str, Any], keep_last: int,
-                    model_state: dict[str, torch.Tensor] | None = None, **save_kw: Any) -> Path:
-    """`model_state` (a full state dict) is given by sharded runs that gathered it."""
+def unsharded(model: CausalLM, full_state: dict[str, torch.Tensor]) -> CausalLM:
+    """A plain CPU copy of an FSDP-sharded model from its gathered full state dict."""
+    copy = CausalLM(model.config)
+    if model.config.tie_word_embeddings:
+        full_state = {k: v for k, v in full_state.items() if k != "lm_head.weight"}
+    copy.load_state_dict(full_state, strict=False)
+    return copy
+
+
+def save_checkpoint(run_dir: Path, step: int, model: CausalLM, state: dict[str, Any], keep_last: int,
+                    **save_kw: Any) -> Path:
+    """`model` is unsharded (see `unsharded`); written atomically, then all but the last K dropped."""
     out = Path(run_dir) / "checkpoints" / f"step-{step:07d}"
     with atomic_dir(out) as tmp:
-        if model_state is not None:
-            with torch.no_grad():
-                for k, v in model.state_dict().items():
-                    if k in model_state:
-                        v.copy_(model_state[k])
         save_model(model, tmp / "model", created_by="lmforge training checkpoint", **save_kw)
         torch.save(state, tmp / STATE_FILE)
     for old in checkpoints(run_dir)[:-keep_last]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pretrain", help="pretrain or continue pretraining (torchrun for many GPUs)")
     p.add_argument("config", help="YAML with out, model, data, train sections")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.max_steps=100")
-    p.add_argument("--fresh", action="store_true", help="ignore checkpoints in the run folder")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--resume", action="store_true",
+                      help="require a checkpoint in the run folder (resuming is automatic when one exists)")
+    when.add_argument("--fresh", action="store_true", help="delete checkpoints in the run folder first")
     p.set_defaults(func=cmd_pretrain)
 
 
@@ -102,10 +106,16 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
     from lmforge.config import load_config
 
+    from lmforge.train.checkpoint import checkpoints
+
     cfg = load_config(PretrainConfig, args.config, args.overrides)
+    if args.resume and not checkpoints(Path(cfg.out)):
+        raise FileNotFoundError(f"--resume: no complete checkpoint under {cfg.out}/checkpoints")
     if args.fresh:
         shutil.rmtree(Path(cfg.out) / "checkpoints", ignore_errors=True)
     result, seen = run_pretrain(cfg)
+    if os.environ.get("RANK", "0") != "0":
+        return
     state = "interrupted (checkpoint saved; rerun to resume)" if result.interrupted else "done"
     print(f"{state}: step {result.step}, {result.tokens:,} tokens, loss {result.loss}, "
           f"val_loss {result.val_loss}, tokens by source {seen}; model: {result.model_dir}")

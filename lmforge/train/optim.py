@@ -54,7 +54,7 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     floor = cfg.min_lr_ratio
     if cfg.schedule == "constant":
         return 1.0
-    span = max(1, cfg.max_steps - cfg.warmup_steps)
+    span = max(1, cfg.max_steps - cfg.warmup_steps - 1)  # the last step lands on the floor
     t = min(1.0, (step - cfg.warmup_steps) / span)
     if cfg.schedule == "cosine":
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))

@@ -23,7 +23,8 @@ from lmforge.config import dump_config
 from lmforge.model.flops import flops_per_token
 from lmforge.model.transformer import CausalLM
 from lmforge.train import distributed as D
-from lmforge.train.checkpoint import checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from lmforge.train.checkpoint import (checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state,
+                                    unsharded)
 from lmforge.train.config import TrainConfig
 from lmforge.train.objectives import Objective
 from lmforge.train.optim import apply_freezing, build_optimizer, lr_factor
@@ -163,6 +164,11 @@ def train(model: CausalLM, objective: Objective, train_data: BatchSource, cfg: T
     val_loss: float | None = None
     interrupted = False
 
+    sharded = dist.enabled and cfg.distributed == "fsdp"
+
+    def saveable(model_sd: dict[str, torch.Tensor]) -> CausalLM:
+        return unsharded(inner, model_sd) if sharded else inner
+
     def checkpoint_now() -> None:
         model_sd, optim_sd = D.full_state_dicts(model, optimizer, dist)
         rngs = [None] * dist.world_size
@@ -173,7 +179,7 @@ def train(model: CausalLM, objective: Objective, train_data: BatchSource, cfg: T
         state = {"step": step, "tokens": tokens, "skipped": skipped, "optimizer": optim_sd,
                  "scheduler": scheduler.state_dict(), "data": train_data.state_dict(), "rng": rngs}
         if dist.main:
-            save_checkpoint(run_dir, step, inner, state, cfg.keep_last, model_state=model_sd,
+            save_checkpoint(run_dir, step, saveable(model_sd), state, cfg.keep_last,
                             copy_from=tokenizer_dir)
 
     model.train()
@@ -207,6 +213,7 @@ def train(model: CausalLM, objective: Objective, train_data: BatchSource, cfg: T
             if cfg.grad_clip > 0:
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(
                     [p for p in model.parameters() if p.requires_grad], cfg.grad_clip))
+            lr = scheduler.get_last_lr()[0]  # the rate this step uses
             optimizer.step()
             scheduler.step()
             step += 1
@@ -215,7 +222,7 @@ def train(model: CausalLM, objective: Objective, train_data: BatchSource, cfg: T
             now = time.time()
             tok_s = step_tokens * dist.world_size / max(now - t_last, 1e-9)
             t_last = now
-            row: dict[str, Any] = {"step": step, "loss": loss_val, "lr": scheduler.get_last_lr()[0],
+            row: dict[str, Any] = {"step": step, "loss": loss_val, "lr": lr,
                                    "tokens": tokens, "tokens_per_s": tok_s, **extra}
             if grad_norm is not None:
                 row["grad_norm"] = grad_norm
@@ -248,12 +255,9 @@ def train(model: CausalLM, objective: Objective, train_data: BatchSource, cfg: T
     if not interrupted:
         model_sd, _ = D.full_state_dicts(model, optimizer, dist)
         if dist.main:
-            with torch.no_grad():
-                for k, v in inner.state_dict().items():
-                    v.copy_(model_sd[k])
             from lmforge.model.io import save_model
 
-            save_model(inner, out, created_by=created_by, parent=parent, copy_from=tokenizer_dir,
+            save_model(saveable(model_sd), out, created_by=created_by, parent=parent, copy_from=tokenizer_dir,
                        details={**(details or {}), "steps": step, "tokens": tokens,
                                 "final_loss": last_loss, "val_loss": val_loss,
                                 "trainable_parameters": len(trainable)})

@@ -1,5 +1,27 @@
+import json
+import os
+import sys
+from pathlib import Path
+
 import pytest
 import yaml
+
+CLI = [sys.executable, "-m", "lmforge"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def read_losses(run: Path) -> dict[int, float]:
+    """Last logged loss per step (a resumed run logs re-done steps again)."""
+    out = {}
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        out[row["step"]] = row["loss"]
+    return out
+
+
+@pytest.fixture
+def losses():
+    return read_losses
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from tests.train.test_trainer import CLI, losses
+from .conftest import CLI, read_losses as losses
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-            "--master_port", "0", "-m", "lmforge"]
+            "--standalone", "-m", "lmforge"]
 
 
 @pytest.mark.slow

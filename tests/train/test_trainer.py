@@ -1,12 +1,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,17 +13,7 @@ from lmforge.model import load_model
 from lmforge.train.checkpoint import checkpoints
 from lmforge.train.cli import PretrainConfig, run_pretrain
 
-CLI = [sys.executable, "-m", "lmforge"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-def losses(run: Path) -> dict[int, float]:
-    """Last logged loss per step (a resumed run logs re-done steps again)."""
-    out = {}
-    for line in (run / "metrics.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        out[row["step"]] = row["loss"]
-    return out
+from .conftest import CLI, ENV, read_losses as losses
 
 
 def test_pretrain_learns_and_writes_hf_folder(write_config, tmp_path):
@@ -108,3 +95,81 @@ def test_bad_config_is_an_error_before_training(write_config, override, msg):
     with pytest.raises((ConfigError, ValueError), match=msg):
         cfg = load_config(PretrainConfig, write_config(), [override])
         cfg.train.accumulation(1)
+
+
+class RandomTokens:
+    """A minimal BatchSource: the trainer needs nothing more."""
+
+    def __init__(self, vocab: int = 64, shape: tuple[int, int] = (2, 16)) -> None:
+        self.g = torch.Generator().manual_seed(0)
+        self.vocab, self.shape = vocab, shape
+
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        ids = torch.randint(0, self.vocab, self.shape, generator=self.g)
+        return {"input_ids": ids, "labels": ids}
+
+    def state_dict(self) -> dict:
+        return {"rng": self.g.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.g.set_state(state["rng"])
+
+
+def _tiny_model():
+    from lmforge.model import build_model, preset
+
+    return build_model(preset("tiny", vocab_size=64, hidden_size=32, intermediate_size=64,
+                              num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1))
+
+
+def test_nan_guard_skips_then_stops_with_a_clear_message(tmp_path):
+    from lmforge.train.config import TrainConfig
+    from lmforge.train.objectives import causal_lm
+    from lmforge.train.trainer import TrainingError, train
+
+    calls = []
+
+    def flaky(model, batch):  # non-finite on the 2nd call only: skipped and counted
+        loss, m = causal_lm(model, batch)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) == 2 else loss), m
+
+    result = train(_tiny_model(), flaky, RandomTokens(), TrainConfig(max_steps=3, seq_len=16), tmp_path / "a")
+    assert result.step == 3 and result.skipped_steps == 1
+
+    def broken(model, batch):
+        loss, m = causal_lm(model, batch)
+        return loss * float("inf"), m
+
+    with pytest.raises(TrainingError, match="non-finite for 2 steps in a row"):
+        train(_tiny_model(), broken, RandomTokens(), TrainConfig(max_steps=5, seq_len=16, max_bad_steps=2),
+              tmp_path / "b")
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "wsd", "constant"])
+def test_schedules_warm_up_then_follow_their_shape(schedule):
+    from lmforge.train.config import TrainConfig
+    from lmforge.train.optim import lr_factor
+
+    cfg = TrainConfig(max_steps=100, warmup_steps=10, schedule=schedule, min_lr_ratio=0.1, decay_fraction=0.2)
+    f = [lr_factor(s, cfg) for s in range(100)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert all(a >= b - 1e-12 for a, b in zip(f[10:], f[11:]))  # never rises after warmup
+    if schedule == "constant":
+        assert f[-1] == 1.0
+    else:
+        assert f[-1] == pytest.approx(0.1, abs=0.02)
+    if schedule == "wsd":
+        assert f[70] == 1.0 and f[85] < 1.0
+
+
+def test_no_weight_decay_on_norms_biases_embeddings():
+    from lmforge.train.config import TrainConfig
+    from lmforge.train.optim import build_optimizer
+
+    model = _tiny_model()
+    opt = build_optimizer(model, TrainConfig())
+    names = {id(p): n for n, p in model.named_parameters()}
+    no_decay = {names[id(p)] for g in opt.param_groups if g["weight_decay"] == 0 for p in g["params"]}
+    assert "model.embed_tokens.weight" in no_decay and "model.norm.weight" in no_decay
+    assert not any("proj" in n for n in no_decay)
