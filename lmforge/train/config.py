@@ -44,6 +44,9 @@ class TrainConfig(BaseModel):
     def _check(self) -> "TrainConfig":
         if self.warmup_steps >= self.max_steps and self.warmup_steps:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) must be < max_steps ({self.max_steps})")
+        if self.global_batch_tokens and self.global_batch_tokens % (self.batch_size * self.seq_len):
+            raise ValueError(f"global_batch_tokens ({self.global_batch_tokens}) must be a multiple of "
+                             f"batch_size * seq_len = {self.batch_size * self.seq_len}")
         if self.freeze and self.train_only:
             raise ValueError("set either freeze or train_only, not both")
         return self

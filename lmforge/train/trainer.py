@@ -11,6 +11,7 @@ import json
 import math
 import signal
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +153,7 @@ def train(model: CausalLM, objective: Objective, train_data: BatchSource, cfg: T
         step, tokens, skipped = state["step"], state["tokens"], state.get("skipped", 0)
         if dist.main:
             print(f"resumed from {found[-1]} at step {step}")
+            _warn_changed(state.get("config", {}), cfg, dist.world_size, state.get("world_size", 1))
 
     fpt = flops_per_token(inner.config, cfg.seq_len)
     peak = next((v for k, v in PEAK_FLOPS.items() if device.type == "cuda"
@@ -177,6 +179,7 @@ def train(model: CausalLM, objective: Objective, train_data: BatchSource, cfg: T
         else:
             rngs = rng_state()
         state = {"step": step, "tokens": tokens, "skipped": skipped, "optimizer": optim_sd,
+                 "config": cfg.model_dump(mode="json"), "world_size": dist.world_size,
                  "scheduler": scheduler.state_dict(), "data": train_data.state_dict(), "rng": rngs}
         if dist.main:
             save_checkpoint(run_dir, step, saveable(model_sd), state, cfg.keep_last,
@@ -191,11 +194,15 @@ def train(model: CausalLM, objective: Objective, train_data: BatchSource, cfg: T
             for micro in range(accum):
                 batch = _to(train_data.next_batch(), device)
                 step_tokens += _count_tokens(batch)
-                sync = nullcontext() if (micro == accum - 1 or not dist.enabled
-                                         or cfg.distributed != "ddp") else model.no_sync()
-                with sync, autocast():
-                    loss, metrics = objective(step_model, batch)
-                (loss / accum).backward()
+                last = micro == accum - 1
+                sync = model.no_sync() if dist.enabled and cfg.distributed == "ddp" and not last \
+                    else nullcontext()
+                if dist.enabled and cfg.distributed == "fsdp":
+                    model.set_requires_gradient_sync(last)  # reduce-scatter once per step
+                with sync:
+                    with autocast():
+                        loss, metrics = objective(step_model, batch)
+                    (loss / accum).backward()
                 loss_sum += float(loss.detach()) / accum
                 for k, v in metrics.items():
                     extra[k] = extra.get(k, 0.0) + v / accum
@@ -264,6 +271,19 @@ def train(model: CausalLM, objective: Objective, train_data: BatchSource, cfg: T
     D.cleanup(dist)
     return TrainResult(step=step, tokens=tokens, loss=last_loss, val_loss=val_loss, model_dir=out,
                        interrupted=interrupted, skipped_steps=skipped)
+
+
+def _warn_changed(saved: dict[str, Any], cfg: TrainConfig, world: int, saved_world: int) -> None:
+    """Resuming with another batch shape, seed or schedule is allowed, but no longer exact."""
+    now = cfg.model_dump(mode="json")
+    keys = ("seed", "batch_size", "seq_len", "global_batch_tokens", "grad_accum", "lr", "schedule",
+            "warmup_steps")
+    changed = {k: f"{saved[k]} -> {now[k]}" for k in keys if k in saved and saved[k] != now[k]}
+    if world != saved_world:
+        changed["processes"] = f"{saved_world} -> {world}"
+    if changed:
+        warnings.warn(f"resuming with changed settings {changed}: the run continues, but will not "
+                      "match an uninterrupted one (use --fresh to start over)", stacklevel=3)
 
 
 def _with_tied(model: CausalLM, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
