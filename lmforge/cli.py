@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "lmforge.scaling.cli",
     "lmforge.export.cli",
     "lmforge.serve.cli",
+    "lmforge.eval.cli",
 ]
 
 # Errors that are the user's to fix: printed as one clear message, no traceback.

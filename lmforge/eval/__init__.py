@@ -1,0 +1,1 @@
+"""Evaluation: multiple choice by log-likelihood (lm-eval compatible), generation tasks, contamination."""

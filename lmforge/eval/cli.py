@@ -1,0 +1,37 @@
+"""`lmforge eval --model DIR --tasks ceval,mmlu --data-dir DIR`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a model folder on benchmarks (lm-eval compatible)")
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--tasks", required=True,
+                   help="comma list of TASK or TASK=DIR (ceval, cmmlu, mmlu, agieval, jsonl)")
+    p.add_argument("--data-dir", help="folder holding one sub-folder per task name")
+    p.add_argument("--shots", type=int, default=0, help="few-shot examples from the dev split")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--limit", type=int, help="first N questions per task")
+    p.add_argument("--out", help="results folder (results.json + results.md)")
+    p.set_defaults(func=cmd_eval)
+
+
+def parse_tasks(spec: str, data_dir: str | None) -> dict[str, Path]:
+    tasks = {}
+    for part in filter(None, (s.strip() for s in spec.split(","))):
+        name, _, path = part.partition("=")
+        if not path and data_dir is None:
+            raise ValueError(f"task {name!r}: give --data-dir or {name}=DIR")
+        tasks[name] = Path(path) if path else Path(data_dir) / name
+    return tasks
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from lmforge.eval.runner import evaluate, markdown_table
+    results = evaluate(args.model, parse_tasks(args.tasks, args.data_dir), args.shots,
+                       args.batch_size, args.limit, args.out)
+    print(markdown_table(results), end="")
+    return 0

@@ -1,0 +1,129 @@
+"""Batched log-likelihood scoring (lm-eval's `loglikelihood` semantics) and the MC evaluation loop."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from tqdm import tqdm
+
+from lmforge.eval.task import LETTERS, MCTask
+from lmforge.model.io import atomic_dir
+from lmforge.model.transformer import CausalLM
+from lmforge.tokenizer.core import Tokenizer
+
+
+def encode_pair(tok: Tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """As lm-eval: trailing context spaces move to the continuation; the continuation's tokens
+    are those of `context + continuation` past the context's own tokens."""
+    n = len(context) - len(context.rstrip())
+    if n:
+        context, continuation = context[:-n], context[-n:] + continuation
+    whole = tok.encode(context + continuation)
+    ctx = tok.encode(context)
+    return ctx, whole[len(ctx):]
+
+
+@torch.inference_mode()
+def loglikelihood(model: CausalLM, tok: Tokenizer, requests: Sequence[tuple[str, str]],
+                  batch_size: int = 16, max_length: int | None = None,
+                  progress: bool = True) -> list[tuple[float, bool]]:
+    """(sum log p(continuation | context), is_greedy) per request; longest first, right-padded."""
+    max_length = max_length or model.config.max_position_embeddings
+    device = next(model.parameters()).device
+    seqs = []
+    for ctx, cont in requests:
+        c, k = encode_pair(tok, ctx, cont)
+        if not k:
+            raise ValueError(f"empty continuation for context ending {ctx[-40:]!r}")
+        full = (c + k)[-(max_length + 1):]
+        seqs.append((full[:-1], len(k), full[-len(k):]))
+    order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i][0]))
+    out: list[tuple[float, bool]] = [(0.0, False)] * len(seqs)
+    bar = tqdm(total=len(seqs), desc="scoring", disable=not progress, leave=False)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        width = len(seqs[idx[0]][0])
+        ids = torch.full((len(idx), width), tok.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, i in enumerate(idx):
+            inp = seqs[i][0]
+            ids[row, :len(inp)] = torch.tensor(inp)
+            mask[row, :len(inp)] = 1
+        logp = torch.log_softmax(model(ids.to(device), attention_mask=mask.to(device)).float(), -1)
+        for row, i in enumerate(idx):
+            inp, n, target = seqs[i]
+            lp = logp[row, len(inp) - n:len(inp)]
+            tgt = torch.tensor(target, device=device)
+            score = lp.gather(-1, tgt[:, None]).sum().item()
+            out[i] = (score, bool((lp.argmax(-1) == tgt).all()))
+        bar.update(len(idx))
+    bar.close()
+    return out
+
+
+def evaluate_mc(model: CausalLM, tok: Tokenizer, task: MCTask, shots: int = 0,
+                batch_size: int = 16, limit: int | None = None, progress: bool = True) -> dict:
+    """acc and acc_norm (log-likelihood / continuation bytes) overall, per subject, with per-item
+    choice log-likelihoods."""
+    items = task.items[:limit] if limit else task.items
+    requests = [(task.prompt(x, shots), " " + LETTERS[j]) for x in items
+                for j in range(len(x.choices))]
+    scores = loglikelihood(model, tok, requests, batch_size, progress=progress)
+    per_item, k = [], 0
+    for x in items:
+        lls = [s for s, _ in scores[k:k + len(x.choices)]]
+        conts = [requests[k + j][1] for j in range(len(x.choices))]
+        k += len(x.choices)
+        norm = [ll / len(c.encode()) for ll, c in zip(lls, conts)]
+        per_item.append({"subject": x.subject, "answer": x.answer, "loglikelihoods": lls,
+                         "acc": float(max(range(len(lls)), key=lls.__getitem__) == x.answer),
+                         "acc_norm": float(max(range(len(norm)), key=norm.__getitem__) == x.answer)})
+    subjects: dict[str, list[dict]] = {}
+    for r in per_item:
+        subjects.setdefault(r["subject"], []).append(r)
+    per_subject = {s: {"n": len(rs), "acc": _mean(rs, "acc"), "acc_norm": _mean(rs, "acc_norm")}
+                   for s, rs in sorted(subjects.items())}
+    return {"task": task.name, "shots": shots, "n": len(per_item),
+            "acc": _mean(per_item, "acc"), "acc_norm": _mean(per_item, "acc_norm"),
+            "acc_macro": sum(v["acc"] for v in per_subject.values()) / max(len(per_subject), 1),
+            "subjects": per_subject, "items": per_item}
+
+
+def _mean(rows: list[dict], key: str) -> float:
+    return sum(r[key] for r in rows) / max(len(rows), 1)
+
+
+def markdown_table(results: dict[str, dict]) -> str:
+    lines = ["| task | n | shots | acc | acc_norm | acc (subject mean) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, r in results.items():
+        lines.append(f"| {name} | {r['n']} | {r['shots']} | {r['acc']:.4f} | "
+                     f"{r['acc_norm']:.4f} | {r['acc_macro']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def evaluate(model_dir: str | Path, tasks: dict[str, str | Path], shots: int = 0,
+             batch_size: int = 16, limit: int | None = None, out: str | Path | None = None,
+             model: CausalLM | None = None, progress: bool = True) -> dict[str, dict]:
+    """Evaluate a model folder (or an in-memory `model` with the folder's tokenizer, as the
+    trainer does for periodic eval) on {task name: data dir}; writes results.json + results.md."""
+    from lmforge.eval.task import load_task
+    from lmforge.model.io import load_model
+    tok = Tokenizer.from_dir(model_dir)
+    loaded = [(name, load_task(name, d)) for name, d in tasks.items()]
+    if model is None:
+        model = load_model(model_dir)
+    was_training = model.training
+    model.eval()
+    results = {name: evaluate_mc(model, tok, t, shots, batch_size, limit, progress)
+               for name, t in loaded}
+    model.train(was_training)
+    if out is not None:
+        with atomic_dir(out) as tmp:
+            (tmp / "results.json").write_text(json.dumps(
+                {"model": str(model_dir), "results": results}, indent=2, ensure_ascii=False))
+            (tmp / "results.md").write_text(markdown_table(results))
+    return results

@@ -1,0 +1,2 @@
+"""Benchmark families; importing registers them."""
+from lmforge.eval.tasks import mc  # noqa: F401
