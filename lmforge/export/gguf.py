@@ -110,6 +110,8 @@ def _add_tokenizer(w: gguf.GGUFWriter, model_dir: Path, tok: Tokenizer, vocab_si
                  for i, t in enumerate(tokens)]
         scores = None
         merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
+        if not merges:  # llama.cpp refuses a BPE vocab without merges; a pair of special
+            merges = [f"{tokens[0]} {tokens[0]}"]  # tokens never occurs inside text, so it's inert
         w.add_tokenizer_model("gpt2")
         w.add_tokenizer_pre(tok.config.get("lmforge_pretokenizer", "default"))
         w.add_token_merges(merges)

@@ -72,3 +72,18 @@ def test_export_rejects_deepnorm(tmp_path):
                    created_by="test")
     with pytest.raises(ValueError, match="deepnorm"):
         export_gguf(d, tmp_path / "x.gguf")
+
+
+def test_byte_tokenizer_without_merges_gets_an_inert_merge(tmp_path):
+    """llama.cpp refuses a BPE vocabulary without merges; the byte tokenizer has none."""
+    from lmforge.model import build_model, preset, save_model
+    from lmforge.tokenizer import byte_tokenizer
+
+    tok = byte_tokenizer()
+    d = save_model(build_model(preset("tiny", vocab_size=tok.vocab_size, hidden_size=64, intermediate_size=128,
+                                      num_hidden_layers=1), seed=0),
+                   tmp_path / "m", created_by="test", extra_files=tok.files())
+    r = gguf.GGUFReader(export_gguf(d, tmp_path / "b.gguf", "f16"))
+    assert _field(r, "tokenizer.ggml.merges") == ["<pad> <pad>"]
+    assert _field(r, "tokenizer.ggml.pre") == "default"
+    assert r.tensors[0].tensor_type in (gguf.GGMLQuantizationType.F16, gguf.GGMLQuantizationType.F32)
