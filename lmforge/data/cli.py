@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 
@@ -39,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     pack.add_argument("--tokenizer", required=True, help="tokenizer folder")
     pack.add_argument("--val-fraction", type=float, default=0.01)
     pack.add_argument("--shard-tokens", type=int, default=1 << 24)
+    pack.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                      help="tokenizer batches in flight (default: all cores)")
     pack.add_argument("--out", required=True)
     pack.set_defaults(func=cmd_pack)
 
@@ -88,7 +91,8 @@ def cmd_pack(args: argparse.Namespace) -> None:
     from lmforge.tokenizer import Tokenizer
 
     out = pack_texts(_sources(args), Tokenizer.from_dir(args.tokenizer), args.out,
-                     val_fraction=args.val_fraction, shard_tokens=args.shard_tokens)
+                     val_fraction=args.val_fraction, shard_tokens=args.shard_tokens,
+                     workers=args.workers)
     print(json.dumps(json.loads((out / "manifest.json").read_text())["sources"], indent=2))
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -41,6 +43,19 @@ def _batched(docs: Iterable[str], n: int) -> Iterator[list[str]]:
         yield batch
 
 
+def _in_order(pool: ThreadPoolExecutor, fn, items: Iterable, window: int) -> Iterator[tuple]:
+    """(item, fn(item)) in input order with at most `window` items in flight (streams its input)."""
+    pending: deque = deque()
+    for item in items:
+        pending.append((item, pool.submit(fn, item)))
+        if len(pending) >= window:
+            item0, fut = pending.popleft()
+            yield item0, fut.result()
+    while pending:
+        item0, fut = pending.popleft()
+        yield item0, fut.result()
+
+
 class _ShardWriter:
     def __init__(self, folder: Path, prefix: str, dtype: np.dtype, shard_tokens: int):
         self.folder, self.prefix, self.dtype, self.shard_tokens = folder, prefix, dtype, shard_tokens
@@ -67,10 +82,11 @@ class _ShardWriter:
 
 def pack_texts(texts_by_source: dict[str, Iterable[str]], tokenizer: Tokenizer, out_dir: str | Path,
                val_fraction: float = 0.01, shard_tokens: int = 1 << 24, batch_docs: int = 512,
-               min_val_docs: int = 1) -> Path:
+               min_val_docs: int = 1, workers: int = 1) -> Path:
     """Tokenize every source's documents into train/val shards under out_dir (atomically).
 
-    `encode_batch` of the fast tokenizer uses all cores. The first `min_val_docs` documents of a
+    `encode_batch` of the fast tokenizer releases the GIL and is itself multi-threaded; `workers`
+    > 1 keeps that many batches in flight so reading/writing overlaps tokenizing. The first `min_val_docs` documents of a
     source go to validation when hashing would give it none.
     """
     eos = tokenizer.eos_id
@@ -79,7 +95,8 @@ def pack_texts(texts_by_source: dict[str, Iterable[str]], tokenizer: Tokenizer, 
     dtype = token_dtype(tokenizer.vocab_size)
     out_dir = Path(out_dir)
     sources: dict[str, Any] = {}
-    with atomic_dir(out_dir) as tmp:
+    pool = ThreadPoolExecutor(max(1, workers))
+    with pool, atomic_dir(out_dir) as tmp:
         for source, docs in texts_by_source.items():
             if not source.replace("-", "").replace("_", "").isalnum():
                 raise ValueError(f"source name {source!r} must be alphanumeric (with - or _)")
@@ -87,9 +104,9 @@ def pack_texts(texts_by_source: dict[str, Iterable[str]], tokenizer: Tokenizer, 
             train = _ShardWriter(tmp / source, "train", dtype, shard_tokens)
             val = _ShardWriter(tmp / source, "val", dtype, shard_tokens)
             n_docs = {"train": 0, "val": 0}
-            for batch in tqdm(_batched(docs, batch_docs), desc=f"pack {source}", unit="batch",
-                              mininterval=2.0):
-                for text, ids in zip(batch, tokenizer.encode_batch(batch)):
+            encoded = _in_order(pool, tokenizer.encode_batch, _batched(docs, batch_docs), 2 * workers)
+            for batch, batch_ids in tqdm(encoded, desc=f"pack {source}", unit="batch", mininterval=2.0):
+                for text, ids in zip(batch, batch_ids):
                     split = "val" if (is_val(text, val_fraction) or n_docs["val"] < min_val_docs
                                       and n_docs["train"] >= min_val_docs) else "train"
                     (val if split == "val" else train).add(ids + [eos])
