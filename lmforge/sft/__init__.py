@@ -1,0 +1,1 @@
+"""Instruction tuning: SFT data (readers, assistant-only labels, batching)."""

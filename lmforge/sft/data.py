@@ -1,0 +1,177 @@
+"""SFT records (alpaca, sharegpt, OpenAI messages, prompt/response) -> messages -> token ids
+with labels only on assistant tokens, and a length-bucketed batch source for the trainer."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from lmforge.tokenizer.chat_template import ChatFormatError, render
+
+IGNORE = -100
+_SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                   "system": "system", "chatgpt": "assistant", "bing": "assistant", "bard": "assistant"}
+
+
+def to_messages(rec: dict[str, Any]) -> list[dict[str, str]]:
+    """One record of any supported schema as a list of {role, content} messages."""
+    if "messages" in rec:
+        msgs = [{"role": m.get("role"), "content": m.get("content")} for m in rec["messages"]]
+    elif "conversations" in rec:
+        msgs = []
+        for m in rec["conversations"]:
+            role = _SHAREGPT_ROLES.get(str(m.get("from", m.get("role"))).lower())
+            if role is None:
+                raise ChatFormatError(f"unknown role {m.get('from', m.get('role'))!r}")
+            msgs.append({"role": role, "content": m.get("value", m.get("content"))})
+        if rec.get("system"):
+            msgs.insert(0, {"role": "system", "content": rec["system"]})
+    elif "instruction" in rec and "output" in rec:
+        prompt = rec["instruction"] + (("\n\n" + rec["input"]) if rec.get("input") else "")
+        msgs = [{"role": "user", "content": prompt}, {"role": "assistant", "content": rec["output"]}]
+        if rec.get("system"):
+            msgs.insert(0, {"role": "system", "content": rec["system"]})
+    elif "prompt" in rec and "response" in rec:
+        msgs = [{"role": "user", "content": rec["prompt"]}, {"role": "assistant", "content": rec["response"]}]
+    else:
+        raise ChatFormatError(f"unknown record schema with keys {sorted(rec)}")
+    if not any(m["role"] == "assistant" for m in msgs):
+        raise ChatFormatError("no assistant turn")
+    return msgs
+
+
+def read_jsonl(path: str | Path) -> Iterable[dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path}:{i}: invalid JSON ({e})") from None
+
+
+def encode(tokenizer, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
+    """(input_ids, labels) where labels are -100 outside assistant tokens."""
+    ids, mask = render(tokenizer, messages)
+    return ids, [t if m else IGNORE for t, m in zip(ids, mask)]
+
+
+def encode_records(tokenizer, records: Iterable[dict[str, Any]], max_len: int,
+                   truncation: str = "drop") -> tuple[list[tuple[list[int], list[int]]], Counter]:
+    """Encode all records; bad ones and (with truncation='drop') long ones are counted and skipped."""
+    if truncation not in ("drop", "cut"):
+        raise ValueError(f"truncation must be 'drop' or 'cut', got {truncation!r}")
+    out, stats = [], Counter()
+    for rec in records:
+        try:
+            ids, labels = encode(tokenizer, to_messages(rec))
+        except ChatFormatError as e:
+            stats[f"skipped: {str(e).split(':')[0][:40]}"] += 1
+            continue
+        if len(ids) > max_len:
+            if truncation == "drop":
+                stats["dropped (too long)"] += 1
+                continue
+            ids, labels = ids[:max_len], labels[:max_len]
+            stats["cut (too long)"] += 1
+        if all(x == IGNORE for x in labels[1:]):
+            stats["skipped: no trainable token"] += 1
+            continue
+        out.append((ids, labels))
+        stats["kept"] += 1
+    return out, stats
+
+
+class SFTBatches:
+    """Length-bucketed batches of (input_ids, labels, attention_mask), padded on the right.
+    With pack=True several samples share a row; a (B,1,T,T) block-causal mask stops attention
+    across samples and position_ids restart at each sample."""
+
+    def __init__(self, samples: list[tuple[list[int], list[int]]], batch_size: int, pad_id: int = 0,
+                 seed: int = 0, pack: bool = False, seq_len: int | None = None, bucket: int = 64):
+        if not samples:
+            raise ValueError("no SFT samples left to train on")
+        self.samples, self.batch_size, self.pad_id = samples, batch_size, pad_id
+        self.seed, self.pack, self.bucket = seed, pack, bucket
+        self.seq_len = seq_len or max(len(s[0]) for s in samples)
+        self.epoch, self.pos = 0, 0
+        self.order = self._plan()
+
+    def _plan(self) -> list[list[int]]:
+        rng = random.Random(self.seed + self.epoch)
+        idx = list(range(len(self.samples)))
+        rng.shuffle(idx)
+        if self.pack:
+            rows, cur, used = [], [], 0
+            for i in sorted(idx, key=lambda i: -len(self.samples[i][0])):
+                n = len(self.samples[i][0])
+                if cur and used + n > self.seq_len:
+                    rows.append(cur)
+                    cur, used = [], 0
+                cur.append(i)
+                used += n
+            rows.append(cur)
+            rng.shuffle(rows)
+            return [rows[j:j + self.batch_size] for j in range(0, len(rows), self.batch_size)]
+        # bucket: sort shuffled chunks of bucket*batch by length, then shuffle the batches
+        chunk = self.bucket * self.batch_size
+        batches = []
+        for c in range(0, len(idx), chunk):
+            part = sorted(idx[c:c + chunk], key=lambda i: len(self.samples[i][0]))
+            batches += [part[j:j + self.batch_size] for j in range(0, len(part), self.batch_size)]
+        rng.shuffle(batches)
+        return batches
+
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        if self.pos >= len(self.order):
+            self.epoch, self.pos = self.epoch + 1, 0
+            self.order = self._plan()
+        group = self.order[self.pos]
+        self.pos += 1
+        return self._packed(group) if self.pack else self.collate([self.samples[i] for i in group], self.pad_id)
+
+    @staticmethod
+    def collate(samples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+        t = max(len(s[0]) for s in samples)
+        ids = torch.full((len(samples), t), pad_id, dtype=torch.long)
+        labels = torch.full((len(samples), t), IGNORE, dtype=torch.long)
+        att = torch.zeros((len(samples), t), dtype=torch.long)
+        for r, (a, b) in enumerate(samples):
+            ids[r, :len(a)], labels[r, :len(b)], att[r, :len(a)] = torch.tensor(a), torch.tensor(b), 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": att}
+
+    def _packed(self, rows: list[list[int]]) -> dict[str, torch.Tensor]:
+        t = self.seq_len
+        b = len(rows)
+        ids = torch.full((b, t), self.pad_id, dtype=torch.long)
+        labels = torch.full((b, t), IGNORE, dtype=torch.long)
+        pos = torch.zeros((b, t), dtype=torch.long)
+        seg = torch.full((b, t), -1, dtype=torch.long)
+        for r, row in enumerate(rows):
+            at = 0
+            for k, i in enumerate(row):
+                a, lab = self.samples[i]
+                a, lab = a[:t - at], lab[:t - at]
+                n = len(a)
+                ids[r, at:at + n], labels[r, at:at + n] = torch.tensor(a), torch.tensor(lab)
+                # the first label of each sample must not be predicted from the previous one
+                labels[r, at] = IGNORE
+                pos[r, at:at + n], seg[r, at:at + n] = torch.arange(n), k
+                at += n
+        causal = torch.ones(t, t, dtype=torch.bool).tril()
+        same = (seg[:, :, None] == seg[:, None, :]) & (seg[:, :, None] >= 0)
+        mask = (same & causal)[:, None]
+        mask |= torch.eye(t, dtype=torch.bool)[None, None]  # padding rows attend to themselves
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask, "position_ids": pos}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.pos = state["epoch"], state["pos"]
+        self.order = self._plan()
