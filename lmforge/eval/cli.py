@@ -16,6 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--limit", type=int, help="first N questions per task")
     p.add_argument("--out", help="results folder (results.json + results.md)")
+    p.add_argument("--contamination", nargs="+", metavar="CORPUS",
+                   help="instead of scoring: n-gram overlap of the tasks' items with these text "
+                        "files/folders or packed folders (those need --tokenizer)")
+    p.add_argument("--tokenizer", help="tokenizer folder for decoding packed shards")
+    p.add_argument("--ngram", type=int, default=13)
     p.set_defaults(func=cmd_eval)
 
 
@@ -30,8 +35,37 @@ def parse_tasks(spec: str, data_dir: str | None) -> dict[str, Path]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.contamination:
+        return cmd_contamination(args)
     from lmforge.eval.runner import evaluate, markdown_table
     results = evaluate(args.model, parse_tasks(args.tasks, args.data_dir), args.shots,
                        args.batch_size, args.limit, args.out)
     print(markdown_table(results), end="")
+    return 0
+
+
+def cmd_contamination(args: argparse.Namespace) -> int:
+    import itertools
+    import json
+
+    from lmforge.data.read import read_documents
+    from lmforge.eval.contamination import contamination, packed_documents
+    from lmforge.eval.task import load_task
+    from lmforge.model.io import atomic_dir
+    docs = []
+    for c in args.contamination:
+        if (Path(c) / "manifest.json").is_file():
+            docs.append(packed_documents(c, args.tokenizer or args.model))
+        else:
+            docs.append(read_documents([c]))
+    corpus = list(itertools.chain(*docs))
+    tasks = parse_tasks(args.tasks, args.data_dir)
+    items = {name: load_task(name, d).items for name, d in tasks.items()}
+    report = {name: contamination(xs, corpus, args.ngram) for name, xs in items.items()}
+    print("| task | n | contaminated | rate |\n|---|---:|---:|---:|")
+    for name, r in report.items():
+        print(f"| {name} | {r['n']} | {r['contaminated']} | {r['rate']:.4f} |")
+    if args.out:
+        with atomic_dir(args.out) as tmp:
+            (tmp / "contamination.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     return 0

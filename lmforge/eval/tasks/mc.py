@@ -149,3 +149,32 @@ def agieval(root: Path) -> MCTask:
             items.append(_item(text, opts, label, path.stem, r["_where"]))
     chinese = any("\u4e00" <= ch <= "\u9fff" for x in items[:20] for ch in x.question)
     return MCTask("agieval", items, chinese=chinese)
+
+
+def split_choices(text: str) -> tuple[str, list[str]]:
+    """'stem\\nA. ..\\nB. ..' -> (stem, choices); choices may span lines, so cut from the last
+    letter backwards."""
+    end, choices = len(text), []
+    for letter in reversed(LETTERS[:4]):
+        at = text.rfind(f"\n{letter}. ", 0, end)
+        if at < 0:
+            return text, []
+        choices.insert(0, text[at + 4:end].strip())
+        end = at
+    return text[:end], choices
+
+
+@register("evals-mc")
+def openai_evals(root: Path) -> MCTask:
+    """OpenAI `evals` MC jsonl: `{"question": "stem\\nA. ..\\nD. ..\\nAnswer:", "answer": "D"}`
+    (e.g. the 1,000 MMLU questions in evals/registry/data/sandbagging/samples-all-large.jsonl)."""
+    items = []
+    for path in _jsonl_files(root):
+        for r in read_jsonl(path):
+            stem, choices = split_choices(
+                r.get("question", "").rstrip().removesuffix("Answer:").rstrip())
+            if not choices or "answer" not in r:
+                raise ValueError(f"{r['_where']}: expected 'question' ending in lettered choice "
+                                 "lines and an 'answer' key")
+            items.append(_item(stem, choices, r["answer"], path.stem, r["_where"]))
+    return MCTask("evals-mc", items, chinese=False)

@@ -1,0 +1,81 @@
+"""Benchmark contamination: n-gram overlap (13 English words / 13 Chinese characters, as GPT-3 and
+the Chinese-LLM reports do) between benchmark items and a corpus of text files or packed shards."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from lmforge.eval.task import MCItem
+
+WORD = re.compile(r"[a-z0-9]+")
+HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def ngrams(text: str, n: int = 13) -> set[str]:
+    """Word n-grams of the English part plus character n-grams of the Chinese part; a text shorter
+    than n contributes itself whole when it has at least n // 2 units (short answers still count)."""
+    out: set[str] = set()
+    for units, sep in ((WORD.findall(text.lower()), " "), (HAN.findall(text), "")):
+        if len(units) >= n:
+            out.update(sep.join(units[i:i + n]) for i in range(len(units) - n + 1))
+        elif len(units) >= max(n // 2, 1):
+            out.add(sep.join(units))
+    return out
+
+
+def item_text(item: MCItem) -> str:
+    return item.question + "\n" + "\n".join(item.choices)
+
+
+def packed_documents(folder: str | Path, tokenizer_dir: str | Path,
+                     splits: tuple[str, ...] = ("train", "val")) -> Iterator[str]:
+    """Decode the documents (EOS-separated) of every source and split of a packed folder."""
+    from lmforge.data.pack import load_tokens, read_manifest
+    from lmforge.tokenizer.core import Tokenizer
+    manifest, tok = read_manifest(folder), Tokenizer.from_dir(tokenizer_dir)
+    for source, split in ((s, sp) for s in manifest["sources"] for sp in splits):
+        tokens = np.asarray(load_tokens(folder, source, split))
+        ends = np.flatnonzero(tokens == manifest["eos_id"])
+        start = 0
+        for end in list(ends) + [len(tokens)]:
+            if end > start:
+                yield tok.decode(tokens[start:end].tolist())
+            start = end + 1
+
+
+def contamination(items: list[MCItem], corpus: Iterable[str], n: int = 13,
+                  threshold: float = 0.0, progress: bool = True) -> dict:
+    """Per item: the fraction of its n-grams found in the corpus; an item is contaminated when
+    that fraction exceeds `threshold`. Report overall and per subject."""
+    grams = [ngrams(item_text(x), n) for x in items]
+    wanted = set().union(*grams) if grams else set()
+    seen: set[str] = set()
+    for doc in tqdm(corpus, desc="corpus", unit="doc", disable=not progress):
+        seen.update(ngrams_present(doc, wanted, n))
+    rows = []
+    for x, g in zip(items, grams):
+        frac = len(g & seen) / len(g) if g else 0.0
+        rows.append({"where": x.where, "subject": x.subject, "overlap": frac,
+                     "contaminated": frac > threshold})
+    subjects: dict[str, list[dict]] = {}
+    for r in rows:
+        subjects.setdefault(r["subject"], []).append(r)
+    summary = {s: {"n": len(rs), "contaminated": sum(r["contaminated"] for r in rs),
+                   "rate": sum(r["contaminated"] for r in rs) / len(rs)}
+               for s, rs in sorted(subjects.items())}
+    total = sum(r["contaminated"] for r in rows)
+    return {"n": len(rows), "ngram": n, "contaminated": total,
+            "rate": total / max(len(rows), 1), "subjects": summary, "items": rows}
+
+
+def ngrams_present(doc: str, wanted: set[str], n: int) -> set[str]:
+    """The benchmark n-grams that occur in `doc` (short whole-item grams by substring)."""
+    hits = ngrams(doc, n) & wanted
+    for units, sep in ((" ".join(WORD.findall(doc.lower())), " "), ("".join(HAN.findall(doc)), "")):
+        hits.update(g for g in wanted if len(g.split(" ") if sep else g) < n and g in units)
+    return hits
