@@ -117,3 +117,28 @@ def test_solar_preset_is_10_7b():
     solar = preset("mistral-7b", num_hidden_layers=2 * (32 - 8))
     assert round(param_count(solar) / 1e9, 1) == 10.7
     assert param_count(preset("solar-10.7b")) == param_count(solar)
+
+
+@pytest.mark.slow
+def test_dus_equals_mergekit_passthrough(tmp_path):
+    """mergekit itself (the `test` extra) runs the SOLAR passthrough recipe; every tensor equal."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "mergekit-yaml"
+    if not exe.exists() and shutil.which("mergekit-yaml") is None:
+        pytest.skip("mergekit is not installed (pip install -e .[test])")
+    base = _mistral_dir(tmp_path / "base")
+    recipe = tmp_path / "merge.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "slices": [{"sources": [{"model": str(base), "layer_range": [0, N - 2]}]},
+                   {"sources": [{"model": str(base), "layer_range": [2, N]}]}],
+        "merge_method": "passthrough", "dtype": "float32"}))
+    subprocess.run([str(exe if exe.exists() else "mergekit-yaml"), str(recipe), str(tmp_path / "mk"),
+                    "--no-copy-tokenizer"], check=True, capture_output=True)
+    theirs, ours = read_weights(tmp_path / "mk"), read_weights(depth_upscale(base, tmp_path / "dus", drop=2))
+    assert sorted(theirs) == sorted(ours)
+    for k in theirs:
+        assert torch.equal(theirs[k], ours[k]), k
