@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "lmforge.export.cli",
     "lmforge.serve.cli",
     "lmforge.eval.cli",
+    "lmforge.sft.cli",
 ]
 
 # Errors that are the user's to fix: printed as one clear message, no traceback.

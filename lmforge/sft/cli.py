@@ -1,0 +1,113 @@
+"""`lmforge sft CONFIG.yaml` and `lmforge dpo CONFIG.yaml`: instruction tuning and preference
+alignment of a model folder on the one training loop."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lmforge.train.config import TrainConfig
+
+
+class SFTData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    files: list[str] = Field(description="jsonl files: alpaca, sharegpt, messages or prompt/response")
+    max_len: int = Field(1024, gt=8)
+    truncation: Literal["drop", "cut"] = "drop"
+    pack: bool = False
+
+    @model_validator(mode="after")
+    def _exist(self) -> "SFTData":
+        for f in self.files:
+            if not Path(f).is_file():
+                raise ValueError(f"data.files: {f} not found")
+        return self
+
+
+class DPOOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    beta: float = Field(0.1, gt=0)
+    loss: Literal["sigmoid", "ipo", "simpo"] = "sigmoid"
+    simpo_gamma: float = 0.5
+
+
+class SFTConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    out: str
+    model: str = Field(description="start model folder (with tokenizer)")
+    data: SFTData
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    dpo: DPOOptions = Field(default_factory=DPOOptions)
+
+    @model_validator(mode="after")
+    def _model(self) -> "SFTConfig":
+        if not (Path(self.model) / "config.json").is_file():
+            raise ValueError(f"model: {self.model} is not a model folder (no config.json)")
+        return self
+
+
+def _records(files: list[str]):
+    from lmforge.sft.data import read_jsonl
+
+    for f in files:
+        yield from read_jsonl(f)
+
+
+def run_sft(cfg: SFTConfig):
+    from lmforge.model import load_model
+    from lmforge.sft.data import SFTBatches, encode_records
+    from lmforge.tokenizer import Tokenizer
+    from lmforge.train.objectives import causal_lm
+    from lmforge.train.trainer import train
+
+    tok = Tokenizer.from_dir(cfg.model)
+    samples, stats = encode_records(tok, _records(cfg.data.files), cfg.data.max_len, cfg.data.truncation)
+    print("sft data:", json.dumps(dict(stats), ensure_ascii=False))
+    batches = SFTBatches(samples, cfg.train.batch_size, tok.pad_id or 0, cfg.train.seed,
+                         pack=cfg.data.pack, seq_len=cfg.data.max_len if cfg.data.pack else None)
+    model = load_model(cfg.model)
+    return train(model, causal_lm, batches, cfg.train, cfg.out, tokenizer_dir=cfg.model,
+                 parent=cfg.model, created_by="lmforge sft", details={"data": dict(stats)})
+
+
+def run_dpo(cfg: SFTConfig):
+    from lmforge.model import load_model
+    from lmforge.sft.pairs import PairBatches, add_reference_logps, encode_pairs
+    from lmforge.tokenizer import Tokenizer
+    from lmforge.train.preference import dpo_objective
+    from lmforge.train.trainer import train
+
+    tok = Tokenizer.from_dir(cfg.model)
+    pairs, stats = encode_pairs(tok, _records(cfg.data.files), cfg.data.max_len)
+    print("dpo data:", json.dumps(dict(stats), ensure_ascii=False))
+    model = load_model(cfg.model)
+    if cfg.dpo.loss != "simpo":
+        add_reference_logps(model, pairs, cfg.train.batch_size, tok.pad_id or 0)
+    else:
+        for p in pairs:
+            p["ref_chosen"] = p["ref_rejected"] = 0.0
+    batches = PairBatches(pairs, cfg.train.batch_size, tok.pad_id or 0, cfg.train.seed)
+    objective = dpo_objective(cfg.dpo.beta, cfg.dpo.loss, cfg.dpo.simpo_gamma)
+    return train(model, objective, batches, cfg.train, cfg.out, tokenizer_dir=cfg.model,
+                 parent=cfg.model, created_by="lmforge dpo", details={"data": dict(stats), **cfg.dpo.model_dump()})
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    for verb, help_ in (("sft", "supervised fine-tuning with loss on assistant tokens only"),
+                        ("dpo", "direct preference optimisation (sigmoid / IPO / SimPO)")):
+        p = sub.add_parser(verb, help=help_)
+        p.add_argument("config", help="YAML with out, model, data, train (and dpo) sections")
+        p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.max_steps=100")
+        p.set_defaults(func=cmd_run, verb=verb)
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from lmforge.config import load_config
+
+    cfg = load_config(SFTConfig, args.config, args.overrides)
+    result = (run_sft if args.verb == "sft" else run_dpo)(cfg)
+    print(f"done: step {result.step}, loss {result.loss}; model in {Path(cfg.out) / 'model'}")

@@ -1,0 +1,98 @@
+"""DPO pairs (prompt, chosen, rejected; plain strings or message lists) -> tokenized pairs with
+reference log-probs computed once by the frozen start model, as a trainer batch source."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import Any, Iterable
+
+import torch
+from tqdm import tqdm
+
+from lmforge.sft.data import SFTBatches, encode
+from lmforge.tokenizer.chat_template import ChatFormatError
+from lmforge.train.preference import sequence_logps
+
+
+def _conversation(prompt: Any, answer: Any) -> list[dict[str, str]]:
+    msgs = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    return msgs + ([{"role": "assistant", "content": answer}] if isinstance(answer, str) else list(answer))
+
+
+def encode_pairs(tokenizer, records: Iterable[dict[str, Any]], max_len: int) -> tuple[list[dict], Counter]:
+    """Tokenized pairs; records with chosen == rejected, bad roles or over max_len are counted and skipped."""
+    out, stats = [], Counter()
+    for rec in records:
+        if not all(k in rec for k in ("prompt", "chosen", "rejected")):
+            stats["skipped: missing prompt/chosen/rejected"] += 1
+            continue
+        if rec["chosen"] == rec["rejected"]:
+            stats["skipped: chosen == rejected"] += 1
+            continue
+        try:
+            c = encode(tokenizer, _conversation(rec["prompt"], rec["chosen"]))
+            r = encode(tokenizer, _conversation(rec["prompt"], rec["rejected"]))
+        except ChatFormatError as e:
+            stats[f"skipped: {str(e)[:40]}"] += 1
+            continue
+        if max(len(c[0]), len(r[0])) > max_len:
+            stats["dropped (too long)"] += 1
+            continue
+        out.append({"chosen": c, "rejected": r})
+        stats["kept"] += 1
+    return out, stats
+
+
+@torch.no_grad()
+def add_reference_logps(model, pairs: list[dict], batch_size: int = 16, pad_id: int = 0) -> None:
+    """Store the frozen start model's summed completion log-probs in each pair (done once)."""
+    was = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    for i in tqdm(range(0, len(pairs), batch_size), desc="reference log-probs", leave=False):
+        part = pairs[i:i + batch_size]
+        for side in ("chosen", "rejected"):
+            b = SFTBatches.collate([p[side] for p in part], pad_id)
+            lp, _ = sequence_logps(model, b["input_ids"].to(dev), b["labels"].to(dev),
+                                   b["attention_mask"].to(dev))
+            for p, v in zip(part, lp.tolist()):
+                p[f"ref_{side}"] = v
+    model.train(was)
+
+
+class PairBatches:
+    """Shuffled epochs of DPO pair batches (BatchSource protocol)."""
+
+    def __init__(self, pairs: list[dict], batch_size: int, pad_id: int = 0, seed: int = 0):
+        if not pairs:
+            raise ValueError("no DPO pairs left to train on")
+        self.pairs, self.batch_size, self.pad_id, self.seed = pairs, batch_size, pad_id, seed
+        self.epoch, self.pos = 0, 0
+        self.order = self._plan()
+
+    def _plan(self) -> list[int]:
+        idx = list(range(len(self.pairs)))
+        random.Random(self.seed + self.epoch).shuffle(idx)
+        return idx
+
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        if self.pos + self.batch_size > len(self.order) and self.pos:
+            self.epoch, self.pos = self.epoch + 1, 0
+            self.order = self._plan()
+        part = [self.pairs[i] for i in self.order[self.pos:self.pos + self.batch_size]]
+        self.pos += self.batch_size
+        # one padded length for both sides, so the objective can run them as one batch
+        both = SFTBatches.collate([p["chosen"] for p in part] + [p["rejected"] for p in part], self.pad_id)
+        batch = {}
+        for side, half in (("chosen", slice(0, len(part))), ("rejected", slice(len(part), None))):
+            batch.update({f"{side}_{k}": v[half] for k, v in both.items()})
+            batch[f"ref_{side}"] = torch.tensor([p[f"ref_{side}"] for p in part])
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.pos = state["epoch"], state["pos"]
+        self.order = self._plan()
