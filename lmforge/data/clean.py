@@ -7,6 +7,7 @@ Gopher/C4 filters, reject all Chinese), language by script share (CJK vs Latin).
 from __future__ import annotations
 
 import html
+import math
 import re
 import unicodedata
 from collections import Counter
@@ -131,6 +132,33 @@ def keep_languages(text: str, languages: tuple[str, ...] | list[str] = ("zh", "e
     return language(text, zh_threshold) in languages
 
 
+@lru_cache(maxsize=4)
+def _char_lm(reference: str, n: int) -> tuple[Counter, Counter, int]:
+    """Character n-gram counts of a reference corpus (any file/folder lmforge can read)."""
+    from lmforge.data.read import read_documents
+
+    grams: Counter = Counter()
+    for doc in read_documents([reference]):
+        padded = "\x02" * (n - 1) + doc
+        grams.update(padded[i:i + n] for i in range(len(doc)))
+    contexts: Counter = Counter()
+    for g, c in grams.items():
+        contexts[g[:-1]] += c
+    if not grams:
+        raise ValueError(f"{reference}: perplexity reference corpus is empty")
+    return grams, contexts, len({g[-1] for g in grams}) + 1
+
+
+def max_perplexity(text: str, reference: str, max_ppl: float = 1000.0, n: int = 3) -> bool:
+    """Keep text whose add-one smoothed character n-gram perplexity under the reference is low
+    (the CCNet/LLaMA idea, with characters so it also works for Chinese)."""
+    grams, contexts, vocab = _char_lm(reference, n)
+    padded = "\x02" * (n - 1) + text
+    logp = sum(math.log((grams[padded[i:i + n]] + 1) / (contexts[padded[i:i + n - 1]] + vocab))
+               for i in range(len(text)))
+    return math.exp(-logp / max(1, len(text))) <= max_ppl
+
+
 REWRITES: dict[str, Callable[..., str]] = {
     "normalize": normalize, "to_simplified": to_simplified, "strip_control": strip_control,
     "strip_html": strip_html, "strip_urls": strip_urls, "strip_emails": strip_emails,
@@ -139,7 +167,7 @@ REWRITES: dict[str, Callable[..., str]] = {
 FILTERS: dict[str, Callable[..., bool]] = {
     "min_length": min_length, "max_symbol_ratio": max_symbol_ratio,
     "max_line_repetition": max_line_repetition, "max_ngram_repetition": max_ngram_repetition,
-    "keep_languages": keep_languages,
+    "keep_languages": keep_languages, "max_perplexity": max_perplexity,
 }
 
 DEFAULT_STEPS: list[dict[str, Any]] = [

@@ -85,3 +85,15 @@ def test_readers_and_bad_input(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no readable data files"):
         list(read_documents([tmp_path / "empty"]))
+
+
+def test_perplexity_filter_keeps_in_domain_text(tmp_path, real_docs):
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text("\n".join(json.dumps({"text": d}) for d in real_docs["en"][:40]))
+    cleaner = Cleaner(steps=[{"max_perplexity": {"reference": str(ref), "max_ppl": 30}}])
+    held_out = real_docs["en"][40:50]
+    assert all(cleaner(d) is not None for d in held_out)
+    rng = random.Random(0)
+    gibberish = "".join(rng.choice("qxzjkvw#@%&$") for _ in range(2000))
+    assert cleaner(gibberish) is None
+    assert cleaner.stats["max_perplexity"].docs_in == 11 and cleaner.stats["max_perplexity"].docs_out == 10
