@@ -38,7 +38,9 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and _kind(f) is not None)
+            # report.json: the clean/dedup report written beside its outputs, not a document file
+            found = sorted(f for f in p.rglob("*")
+                           if f.is_file() and _kind(f) is not None and f.name != "report.json")
             if not found:
                 raise DataError(f"{p}: folder has no readable data files ({', '.join(TEXT_SUFFIXES)}, "
                                 "optionally .gz/.zst)")
