@@ -17,6 +17,9 @@ class ChatSession:
     """History plus one `reply` per user turn; `write` receives the streamed text."""
 
     def __init__(self, model, tokenizer, params: SamplingParams, system: str | None = None):
+        if not tokenizer.chat_template:
+            raise ValueError("the model's tokenizer_config.json has no chat_template; chat needs one "
+                             "(`lmforge generate` works without)")
         self.model, self.tokenizer = model, tokenizer
         self.params = replace(params, stop_token_ids=stop_token_ids(tokenizer, model.config))
         self.system = system

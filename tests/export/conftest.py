@@ -34,7 +34,7 @@ def train_briefly(model, tok, steps: int) -> None:
     model.eval()
 
 
-def make_model_dir(path: Path, vocab_size: int = 400, seed: int = 0, steps: int = 30) -> Path:
+def make_model_dir(path: Path, vocab_size: int = 400, seed: int = 0, steps: int = 20) -> Path:
     from lmforge.model import build_model, preset, save_model
     from lmforge.tokenizer.train import train_tokenizer
 
@@ -49,4 +49,9 @@ def make_model_dir(path: Path, vocab_size: int = 400, seed: int = 0, steps: int 
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
-    return make_model_dir(tmp_path_factory.mktemp("chatmodel"))
+    # tests/serve reuses this fixture through an import, which pytest treats as a second
+    # session fixture: build the folder once per process and reuse it
+    root = tmp_path_factory.getbasetemp() / "lmforge-chatmodel"
+    if not (root / "model" / "config.json").is_file():
+        make_model_dir(root)
+    return root / "model"
