@@ -38,9 +38,10 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            # report.json: the clean/dedup report written beside its outputs, not a document file
+            # the clean/dedup report written beside its outputs is not a document file
             found = sorted(f for f in p.rglob("*")
-                           if f.is_file() and _kind(f) is not None and f.name != "report.json")
+                           if f.is_file() and _kind(f) is not None
+                           and f.name not in ("report.json", "report.md"))
             if not found:
                 raise DataError(f"{p}: folder has no readable data files ({', '.join(TEXT_SUFFIXES)}, "
                                 "optionally .gz/.zst)")
