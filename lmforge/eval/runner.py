@@ -30,36 +30,43 @@ def encode_pair(tok: Tokenizer, context: str, continuation: str) -> tuple[list[i
 def loglikelihood(model: CausalLM, tok: Tokenizer, requests: Sequence[tuple[str, str]],
                   batch_size: int = 16, max_length: int | None = None,
                   progress: bool = True) -> list[tuple[float, bool]]:
-    """(sum log p(continuation | context), is_greedy) per request; longest first, right-padded."""
+    """(sum log p(continuation | context), is_greedy) per request. Requests with the same model
+    input (e.g. the one-token choices " A".." D" of one question) share one row of the batch;
+    rows run longest first, right-padded."""
     max_length = max_length or model.config.max_position_embeddings
     device = next(model.parameters()).device
-    seqs = []
+    rows: dict[tuple[int, ...], int] = {}
+    reqs = []  # (row, n continuation tokens, targets)
     for ctx, cont in requests:
         c, k = encode_pair(tok, ctx, cont)
         if not k:
             raise ValueError(f"empty continuation for context ending {ctx[-40:]!r}")
         full = (c + k)[-(max_length + 1):]
-        seqs.append((full[:-1], len(k), full[-len(k):]))
-    order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i][0]))
-    out: list[tuple[float, bool]] = [(0.0, False)] * len(seqs)
-    bar = tqdm(total=len(seqs), desc="scoring", disable=not progress, leave=False)
+        reqs.append((rows.setdefault(tuple(full[:-1]), len(rows)), len(k), full[-len(k):]))
+    inputs = list(rows)
+    by_row: dict[int, list[int]] = {}
+    for i, (r, _, _) in enumerate(reqs):
+        by_row.setdefault(r, []).append(i)
+    order = sorted(range(len(inputs)), key=lambda r: -len(inputs[r]))
+    out: list[tuple[float, bool]] = [(0.0, False)] * len(reqs)
+    bar = tqdm(total=len(reqs), desc="scoring", disable=not progress, leave=False)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        width = len(seqs[idx[0]][0])
+        width = len(inputs[idx[0]])
         ids = torch.full((len(idx), width), tok.pad_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
-        for row, i in enumerate(idx):
-            inp = seqs[i][0]
-            ids[row, :len(inp)] = torch.tensor(inp)
-            mask[row, :len(inp)] = 1
+        for b, r in enumerate(idx):
+            ids[b, :len(inputs[r])] = torch.tensor(inputs[r])
+            mask[b, :len(inputs[r])] = 1
         logp = torch.log_softmax(model(ids.to(device), attention_mask=mask.to(device)).float(), -1)
-        for row, i in enumerate(idx):
-            inp, n, target = seqs[i]
-            lp = logp[row, len(inp) - n:len(inp)]
-            tgt = torch.tensor(target, device=device)
-            score = lp.gather(-1, tgt[:, None]).sum().item()
-            out[i] = (score, bool((lp.argmax(-1) == tgt).all()))
-        bar.update(len(idx))
+        for b, r in enumerate(idx):
+            length = len(inputs[r])
+            for i in by_row[r]:
+                _, n, target = reqs[i]
+                lp = logp[b, length - n:length]
+                tgt = torch.tensor(target, device=device)
+                out[i] = (lp.gather(-1, tgt[:, None]).sum().item(), bool((lp.argmax(-1) == tgt).all()))
+                bar.update(1)
     bar.close()
     return out
 
