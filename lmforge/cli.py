@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "lmforge.serve.cli",
     "lmforge.eval.cli",
     "lmforge.sft.cli",
+    "lmforge.sft.data_cli",
 ]
 
 # Errors that are the user's to fix: printed as one clear message, no traceback.
