@@ -1,0 +1,1 @@
+"""Instruction-data selection (MindLLM data entropy)."""

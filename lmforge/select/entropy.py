@@ -1,0 +1,48 @@
+"""MindLLM data entropy: each sample's mean token cross-entropy on its response under the base
+model, K-Means clusters of those entropies, and a band above the base model's own entropy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lmforge.sft.data import SFTBatches, encode, to_messages
+
+
+@torch.no_grad()
+def response_entropy(model, tokenizer, records: list[dict[str, Any]], batch_size: int = 16) -> list[float]:
+    """Mean next-token cross-entropy (nats) over each record's assistant tokens."""
+    model.eval()
+    samples = [encode(tokenizer, to_messages(r)) for r in records]
+    out: list[float] = []
+    for i in tqdm(range(0, len(samples), batch_size), desc="entropy", leave=False):
+        b = SFTBatches.collate(samples[i:i + batch_size], tokenizer.pad_id or 0)
+        logits = model(b["input_ids"], attention_mask=b["attention_mask"])[:, :-1].float()
+        target = b["labels"][:, 1:]
+        ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none",
+                                               ignore_index=-100)
+        n = (target != -100).sum(1).clamp(min=1)
+        out += (ce.sum(1) / n).tolist()
+    return out
+
+
+def cluster_table(entropies: list[float], k: int = 5, seed: int = 0) -> tuple[np.ndarray, list[dict[str, float]]]:
+    """K-Means labels (clusters numbered by rising mean entropy) and per-cluster statistics."""
+    from sklearn.cluster import KMeans
+
+    x = np.asarray(entropies, dtype=float)[:, None]
+    k = min(k, len(set(entropies)))
+    km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(x)
+    rank = np.argsort(np.argsort(km.cluster_centers_[:, 0]))
+    labels = rank[km.labels_]
+    table = [{"cluster": c, "count": int((labels == c).sum()), "mean": float(x[labels == c].mean()),
+              "min": float(x[labels == c].min()), "max": float(x[labels == c].max())} for c in range(k)]
+    return labels, table
+
+
+def select_band(entropies: list[float], base: float, low: float = 1.0, high: float = 1.5) -> list[int]:
+    """Indices whose entropy lies in [base + low, base + high] (MindLLM: +1.0 to +1.5 nats)."""
+    return [i for i, e in enumerate(entropies) if base + low <= e <= base + high]
