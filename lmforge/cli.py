@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "lmforge.eval.cli",
     "lmforge.sft.cli",
     "lmforge.sft.data_cli",
+    "lmforge.select.cli",
 ]
 
 # Errors that are the user's to fix: printed as one clear message, no traceback.
