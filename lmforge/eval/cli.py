@@ -9,7 +9,7 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a model folder on benchmarks (lm-eval compatible)")
     p.add_argument("--model", required=True, help="model folder")
-    p.add_argument("--tasks", required=True,
+    p.add_argument("--tasks", default="",
                    help="comma list of TASK or TASK=DIR (ceval, cmmlu, mmlu, agieval, jsonl)")
     p.add_argument("--data-dir", help="folder holding one sub-folder per task name")
     p.add_argument("--shots", type=int, default=0, help="few-shot examples from the dev split")
@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "files/folders or packed folders (those need --tokenizer)")
     p.add_argument("--tokenizer", help="tokenizer folder for decoding packed shards")
     p.add_argument("--ngram", type=int, default=13)
+    p.add_argument("--perplexity", nargs="+", metavar="TEXT",
+                   help="instead of scoring: perplexity and bits-per-byte on these text files")
     p.set_defaults(func=cmd_eval)
 
 
@@ -37,6 +39,19 @@ def parse_tasks(spec: str, data_dir: str | None) -> dict[str, Path]:
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.contamination:
         return cmd_contamination(args)
+    if args.perplexity:
+        import json
+
+        from lmforge.data.read import read_documents
+        from lmforge.eval.perplexity import perplexity
+        from lmforge.model.io import load_model
+        from lmforge.tokenizer.core import Tokenizer
+        r = perplexity(load_model(args.model).eval(), Tokenizer.from_dir(args.model),
+                       read_documents(args.perplexity))
+        print(json.dumps(r, indent=2))
+        return 0
+    if not args.tasks:
+        raise ValueError("give --tasks (or --perplexity / --contamination)")
     from lmforge.eval.runner import evaluate, markdown_table
     results = evaluate(args.model, parse_tasks(args.tasks, args.data_dir), args.shots,
                        args.batch_size, args.limit, args.out)
