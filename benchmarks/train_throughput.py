@@ -86,7 +86,7 @@ def run_transformers(cfg, args, device: str) -> float:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        float(loss)  # like the trainer, read the loss back (syncs CUDA)
+        float(loss.detach())  # like the trainer, read the loss back (syncs CUDA)
         if i >= args.warmup:
             rates.append(args.batch * args.seq / (time.perf_counter() - t0))
     return statistics.median(rates)
