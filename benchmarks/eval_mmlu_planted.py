@@ -27,11 +27,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--limit", type=int, help="first N questions only (a quicker run)")
+    ap.add_argument("--context", type=int, default=512, help="tokens kept (left-truncated)")
     args = ap.parse_args()
     torch.manual_seed(0)
     path = Path(find_spec("evals").submodule_search_locations[0])  # no import: evals needs blobfile
     path = path / "registry/data/sandbagging/samples-all-large.jsonl"
     task = load_task("evals-mc", path)
+    task.items = task.items[:args.limit] if args.limit else task.items
     prompts = [task.prompt(x) for x in task.items]
     hf = HFTok(models.BPE())
     hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -40,7 +43,7 @@ def main() -> None:
         vocab_size=2048, special_tokens=["<|endoftext|>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     tok = Tokenizer(hf, {"eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"})
-    cfg = preset("tiny", vocab_size=hf.get_vocab_size(), max_position_embeddings=512)
+    cfg = preset("tiny", vocab_size=hf.get_vocab_size(), max_position_embeddings=args.context)
     model = build_model(cfg, seed=0).eval()
     t0 = time.time()
     before = evaluate_mc(model, tok, task, batch_size=32)
