@@ -102,3 +102,24 @@ def test_deepnorm_folder_needs_lmforge(tmp_path):
 def test_unknown_preset_lists_valid():
     with pytest.raises(ValueError, match="valid presets: tiny, demo"):
         preset("huge")
+
+
+def test_corrupted_header_and_missing_weights_name_the_file(tmp_path, tiny_model):
+    save_model(tiny_model, tmp_path / "m", created_by="test")
+    f = tmp_path / "m" / "model.safetensors"
+    data = bytearray(f.read_bytes())
+    data[8:24] = b"\x00garbage-header"  # header JSON no longer parses
+    f.write_bytes(bytes(data))
+    with pytest.raises(ModelFolderError, match="model.safetensors: corrupted"):
+        load_model(tmp_path / "m")
+    f.unlink()
+    with pytest.raises(ModelFolderError, match="no model.safetensors"):
+        load_model(tmp_path / "m")
+    save_model(tiny_model, tmp_path / "s", created_by="test", shard_bytes=20_000)
+    shard = sorted((tmp_path / "s").glob("model-*.safetensors"))[1]
+    shard.unlink()
+    with pytest.raises(ModelFolderError, match=f"index.json: shard.*{shard.name}"):
+        load_model(tmp_path / "s")
+    (tmp_path / "s" / "config.json").unlink()
+    with pytest.raises(ModelFolderError, match="config.json: file not found"):
+        load_model(tmp_path / "s")
