@@ -7,6 +7,7 @@ are not added, so English text tokenizes exactly as before.
 from __future__ import annotations
 
 import json
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ def _is_ascii_piece(piece: str, byte_level: bool) -> bool:
 def _kind(folder: Path) -> str:
     if (folder / MODEL_FILE).is_file():
         return "sentencepiece"
+    if not (folder / "tokenizer.json").is_file():
+        raise TokenizerError(f"{folder}: no tokenizer.json or {MODEL_FILE} (not a tokenizer folder)")
     data = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
     model = data["model"]["type"]
     if model == "BPE" and "ByteLevel" in json.dumps(data.get("pre_tokenizer")):
@@ -64,17 +67,22 @@ def _kind(folder: Path) -> str:
 def extend_tokenizer(base: str | Path, add: str | Path | None, out: str | Path,
                      train_on: list[str] | None = None, add_size: int = 8000,
                      text_field: str = "text") -> dict[str, Any]:
-    base, out = Path(base), Path(out)
+    """Append the pieces of `add` (or of a tokenizer trained on `train_on`) to `base`, into `out`."""
+    base = Path(base)
     base_kind = _kind(base)
-    if add is None:
-        if not train_on:
-            raise TokenizerError("give --add TOKENIZER or --train-on FILES")
-        from lmforge.tokenizer.train import read_training_texts, train_tokenizer
+    if add is not None:
+        return _extend(base, base_kind, Path(add), Path(out))
+    if not train_on:
+        raise TokenizerError("give --add TOKENIZER or --train-on FILES")
+    from lmforge.tokenizer.train import read_training_texts, train_tokenizer
 
-        add = out.parent / f".{out.name}.added"
-        tok_type = "sentencepiece-bpe" if base_kind == "sentencepiece" else "bytelevel-bpe"
-        train_tokenizer(read_training_texts(train_on, text_field), add_size, add, tok_type)
-    add = Path(add)
+    tok_type = "sentencepiece-bpe" if base_kind == "sentencepiece" else "bytelevel-bpe"
+    with tempfile.TemporaryDirectory(prefix="lmforge-added-") as tmp:
+        train_tokenizer(read_training_texts(train_on, text_field), add_size, tmp, tok_type)
+        return _extend(base, base_kind, Path(tmp), Path(out))
+
+
+def _extend(base: Path, base_kind: str, add: Path, out: Path) -> dict[str, Any]:
     add_kind = "sentencepiece" if str(add).endswith(".model") else _kind(add)
     if add_kind != base_kind:
         raise TokenizerError(f"cannot add a {add_kind} tokenizer ({add}) to a {base_kind} base ({base})")

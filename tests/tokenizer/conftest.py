@@ -15,7 +15,7 @@ def trained(tmp_path_factory, corpus_texts):
     from lmforge.tokenizer.train import train_tokenizer
 
     out = {}
-    for t in ("bytelevel-bpe", "sentencepiece-bpe", "sentencepiece-unigram", "wordpiece"):
+    for t in ("bytelevel-bpe", "sentencepiece-bpe", "sentencepiece-unigram", "wordpiece", "unigram"):
         d = tmp_path_factory.mktemp(t)
         out[t] = (train_tokenizer(corpus_texts, 3000 if t == "bytelevel-bpe" else 7000, d, t), d)
     return out

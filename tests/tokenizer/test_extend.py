@@ -41,6 +41,8 @@ def test_extension_keeps_ids_and_english_and_shortens_chinese(tmp_path, english_
 def test_type_mismatch_is_an_error(tmp_path, english_base, trained):
     with pytest.raises(TokenizerError, match="cannot add a sentencepiece tokenizer"):
         extend_tokenizer(english_base["bytelevel-bpe"], trained["sentencepiece-bpe"][1], tmp_path / "x")
+    with pytest.raises(TokenizerError, match="not a tokenizer folder"):
+        extend_tokenizer(english_base["bytelevel-bpe"], tmp_path, tmp_path / "x")
 
 
 def test_grow_vocab_mean_init_keeps_predictions(tmp_path, trained, corpus_texts):
@@ -72,3 +74,38 @@ def test_grow_vocab_mean_init_keeps_predictions(tmp_path, trained, corpus_texts)
     assert mean_kl < 0.01 and mean_kl < normal_kl, (mean_kl, normal_kl)
     grown = resize_vocab(model, tok.vocab_size + extra)
     assert torch.equal(grown.model.embed_tokens.weight[:tok.vocab_size], model.model.embed_tokens.weight)
+
+
+def test_extend_trains_the_addition_in_one_step(tmp_path, english_base, corpus_texts):
+    import json
+
+    zh = tmp_path / "zh.jsonl"
+    zh.write_text("\n".join(json.dumps({"text": t}, ensure_ascii=False)
+                            for t in corpus_texts if "\u4e00" <= t[:1] <= "\u9fff"))
+    info = extend_tokenizer(english_base["bytelevel-bpe"], None, tmp_path / "ext", train_on=[str(zh)],
+                            add_size=1500)
+    assert info["added"] > 300 and info["vocab"] == info["base_vocab"] + info["added"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ext", "zh.jsonl"]  # no leftover addition
+    with pytest.raises(TokenizerError, match="--add TOKENIZER or --train-on"):
+        extend_tokenizer(english_base["bytelevel-bpe"], None, tmp_path / "x")
+
+
+def test_grow_vocab_folder_loads_in_transformers(tmp_path, english_base, trained):
+    transformers = pytest.importorskip("transformers")
+    from lmforge.grow.vocab import grow_vocab
+    from lmforge.model import build_model, load_model, preset, save_model
+
+    base = Tokenizer.from_dir(english_base["bytelevel-bpe"])
+    extend_tokenizer(english_base["bytelevel-bpe"], trained["bytelevel-bpe"][1], tmp_path / "tok")
+    ext = Tokenizer.from_dir(tmp_path / "tok")
+    model = build_model(preset("tiny", vocab_size=base.vocab_size, hidden_size=32, intermediate_size=64,
+                               num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1))
+    save_model(model, tmp_path / "m", created_by="test", copy_from=english_base["bytelevel-bpe"])
+    grow_vocab(tmp_path / "m", tmp_path / "tok", tmp_path / "g")
+    grown = load_model(tmp_path / "g")
+    assert grown.config.vocab_size == ext.vocab_size
+    assert Tokenizer.from_dir(tmp_path / "g").vocab_size == ext.vocab_size  # tokenizer travels along
+    ref = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "g")
+    assert ref.get_input_embeddings().weight.shape[0] == ext.vocab_size
+    with pytest.raises(ValueError, match="smaller than the model"):
+        grow_vocab(tmp_path / "g", english_base["bytelevel-bpe"], tmp_path / "shrunk")

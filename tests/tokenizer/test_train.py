@@ -22,7 +22,8 @@ CONVERSATION = [
 
 
 @pytest.mark.peer
-@pytest.mark.parametrize("kind", ["bytelevel-bpe", "sentencepiece-bpe", "sentencepiece-unigram", "wordpiece"])
+@pytest.mark.parametrize("kind", ["bytelevel-bpe", "sentencepiece-bpe", "sentencepiece-unigram", "wordpiece",
+                                  "unigram"])
 def test_transformers_encodes_identically(trained, kind, mixed_text):
     tok, folder = trained[kind]
     hf = transformers.AutoTokenizer.from_pretrained(folder)
@@ -74,3 +75,41 @@ def test_training_is_fast_and_errors_are_clear(tmp_path, corpus_texts):
         train_tokenizer(corpus_texts[:5], 100, tmp_path / "b")
     with pytest.raises(TokenizerError, match="unknown tokenizer type"):
         train_tokenizer(corpus_texts[:5], 1000, tmp_path / "c", "bpe-ish")
+
+
+def test_unreadable_input_names_the_file(tmp_path):
+    from lmforge.data.read import DataError
+    from lmforge.tokenizer.train import read_training_texts
+
+    with pytest.raises(DataError, match="nope.txt: no such file"):
+        train_tokenizer(read_training_texts([str(tmp_path / "nope.txt")]), 1000, tmp_path / "a")
+    (tmp_path / "x.docx").write_bytes(b"PK\x03\x04")
+    with pytest.raises(DataError, match="x.docx: unknown file type"):
+        train_tokenizer(read_training_texts([str(tmp_path / "x.docx")]), 1000, tmp_path / "b")
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe\x00 not utf-8")
+    with pytest.raises(TokenizerError, match="empty"):  # the only file skipped: nothing to train on
+        train_tokenizer(read_training_texts([str(tmp_path / "bad.txt")]), 1000, tmp_path / "c")
+
+
+def test_stats_per_language_round_trip_and_overlap(tmp_path, trained, corpus_texts, capsys):
+    import json
+
+    from lmforge.cli import main
+
+    zh = [t for t in corpus_texts if "子曰" in t][:5]
+    en = [t for t in corpus_texts if t.isascii()][:5]
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(json.dumps({"text": t}, ensure_ascii=False) for t in zh + en))
+    bpe, wordpiece = trained["bytelevel-bpe"][1], trained["wordpiece"][1]
+    assert main(["tokenizer", "stats", str(bpe), "--input", str(data), "--compare", str(wordpiece),
+                 "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    this = r["this"]
+    assert this["zh"]["documents"] == 5 and this["en"]["documents"] == 5
+    assert this["zh"]["round_trip_exact"] == 1.0 and this["en"]["round_trip_exact"] == 1.0
+    assert this["zh"]["unk_rate"] == 0 and 0 < this["zh"]["tokens_per_cjk_char"] < 1.5
+    assert this["en"]["chars_per_token"] > 2 and this["en"]["tokens_per_cjk_char"] is None
+    assert 0 < r["vocab_overlap"]["jaccard"] < 1 and set(r["token_ratio_vs_compare"]) == {"zh", "en"}
+    assert main(["tokenizer", "stats", str(bpe), "--input", str(data)]) == 0
+    table = capsys.readouterr().out
+    assert "chars_per_token" in table and "| this" in table
