@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from lmforge.train.config import TrainConfig
 
@@ -21,7 +21,9 @@ class SFTData(BaseModel):
     pack: bool = False
 
     @model_validator(mode="after")
-    def _exist(self) -> "SFTData":
+    def _exist(self, info: ValidationInfo) -> "SFTData":
+        if (info.context or {}).get("files_made_later"):  # a recipe's earlier stage writes them
+            return self
         for f in self.files:
             if not Path(f).is_file():
                 raise ValueError(f"data.files: {f} not found")
@@ -35,6 +37,15 @@ class DPOOptions(BaseModel):
     simpo_gamma: float = 0.5
 
 
+class LoraOptions(BaseModel):
+    """LoRA adapters (peft) on the listed projections; merged into the base weights on save."""
+    model_config = ConfigDict(extra="forbid")
+    r: int = Field(8, gt=0)
+    alpha: int = Field(16, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    targets: list[str] | None = Field(None, description="module names; default all attention+MLP projections")
+
+
 class SFTConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     out: str
@@ -42,6 +53,7 @@ class SFTConfig(BaseModel):
     data: SFTData
     train: TrainConfig = Field(default_factory=TrainConfig)
     dpo: DPOOptions = Field(default_factory=DPOOptions)
+    lora: LoraOptions | None = Field(None, description="train LoRA adapters instead of all weights")
 
     @model_validator(mode="after")
     def _model(self) -> "SFTConfig":
@@ -57,6 +69,29 @@ def _records(files: list[str]):
         yield from read_jsonl(f)
 
 
+def _with_lora(model, cfg: SFTConfig):
+    if cfg.lora is None:
+        return model
+    from lmforge.sft.lora import add_lora
+
+    return add_lora(model, cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout, cfg.lora.targets)
+
+
+def _merge_and_resave(model, result, cfg: SFTConfig):
+    """The trainer saved adapter weights beside the base ones; fold them in (W + alpha/r BA)
+    and rewrite the folder as a plain checkpoint, keeping the trainer's lineage entry."""
+    if cfg.lora is None or result.interrupted:
+        return result
+    from lmforge.model.io import read_json, save_model
+    from lmforge.sft.lora import merge_lora
+
+    entry = read_json(result.model_dir / "lmforge.json")["lineage"][-1]
+    details = {**entry["details"], "lora": {**cfg.lora.model_dump(), "merged": True}}
+    save_model(merge_lora(model).cpu(), result.model_dir, created_by=entry["created_by"],
+               parent=cfg.model, details=details, copy_from=cfg.model)
+    return result
+
+
 def run_sft(cfg: SFTConfig):
     from lmforge.model import load_model
     from lmforge.sft.data import SFTBatches, encode_records
@@ -69,9 +104,10 @@ def run_sft(cfg: SFTConfig):
     print("sft data:", json.dumps(dict(stats), ensure_ascii=False))
     batches = SFTBatches(samples, cfg.train.batch_size, tok.pad_id or 0, cfg.train.seed,
                          pack=cfg.data.pack, seq_len=cfg.data.max_len if cfg.data.pack else None)
-    model = load_model(cfg.model)
-    return train(model, causal_lm, batches, cfg.train, cfg.out, tokenizer_dir=cfg.model,
-                 parent=cfg.model, created_by="lmforge sft", details={"data": dict(stats)})
+    model = _with_lora(load_model(cfg.model), cfg)
+    result = train(model, causal_lm, batches, cfg.train, cfg.out, tokenizer_dir=cfg.model,
+                   parent=cfg.model, created_by="lmforge sft", details={"data": dict(stats)})
+    return _merge_and_resave(model, result, cfg)
 
 
 def run_dpo(cfg: SFTConfig):
@@ -92,8 +128,10 @@ def run_dpo(cfg: SFTConfig):
             p["ref_chosen"] = p["ref_rejected"] = 0.0
     batches = PairBatches(pairs, cfg.train.batch_size, tok.pad_id or 0, cfg.train.seed)
     objective = dpo_objective(cfg.dpo.beta, cfg.dpo.loss, cfg.dpo.simpo_gamma)
-    return train(model, objective, batches, cfg.train, cfg.out, tokenizer_dir=cfg.model,
-                 parent=cfg.model, created_by="lmforge dpo", details={"data": dict(stats), **cfg.dpo.model_dump()})
+    model = _with_lora(model, cfg)  # after the reference pass: the frozen start model is the reference
+    result = train(model, objective, batches, cfg.train, cfg.out, tokenizer_dir=cfg.model, parent=cfg.model,
+                   created_by="lmforge dpo", details={"data": dict(stats), **cfg.dpo.model_dump()})
+    return _merge_and_resave(model, result, cfg)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
