@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "lmforge.sft.cli",
     "lmforge.sft.data_cli",
     "lmforge.select.cli",
+    "lmforge.recipes.cli",
 ]
 
 # Errors that are the user's to fix: printed as one clear message, no traceback.

@@ -67,9 +67,10 @@ def format_validation_error(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def validate(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
+def validate(cls: type[T], data: dict[str, Any], source: str = "config",
+             context: dict[str, Any] | None = None) -> T:
     try:
-        return cls.model_validate(data)
+        return cls.model_validate(data, context=context)
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, source)) from None
 

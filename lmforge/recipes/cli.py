@@ -35,7 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from lmforge.recipes import stages  # noqa: F401  (registers the stage kinds)
     from lmforge.recipes.plan import print_plan
     from lmforge.recipes.runner import load_recipe, run_recipe
 

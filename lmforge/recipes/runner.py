@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from lmforge.config import ConfigError, apply_overrides, read_yaml
+from pydantic import BaseModel, ConfigDict
+
+from lmforge.config import ConfigError, apply_overrides, read_yaml, validate
 
 STAGE_FILE = "stage.json"
 
@@ -41,16 +44,28 @@ class StageContext:
     scale: str = "tiny"
 
 
-# kind -> function(params, ctx) -> (output path, summary for the report)
-StageFn = Callable[[dict[str, Any], StageContext], tuple[str, dict[str, Any]]]
-STAGE_KINDS: dict[str, StageFn] = {}
+class StageParams(BaseModel):
+    """A stage kind's parameters: typed, unknown keys rejected when the recipe is loaded."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
-def stage_kind(name: str) -> Callable[[StageFn], StageFn]:
+# kind -> (its parameters, function(params, ctx) -> (output path, summary for the report))
+StageFn = Callable[[Any, StageContext], tuple[str, dict[str, Any]]]
+STAGE_KINDS: dict[str, tuple[type[StageParams], StageFn]] = {}
+
+
+def stage_kind(name: str, params: type[StageParams]) -> Callable[[StageFn], StageFn]:
     def deco(fn: StageFn) -> StageFn:
-        STAGE_KINDS[name] = fn
+        STAGE_KINDS[name] = (params, fn)
         return fn
     return deco
+
+
+def check_params(kind: str, params: dict[str, Any], where: str, when_loading: bool = False) -> StageParams:
+    """Typed parameters; while loading a recipe, files that earlier stages will write are not
+    checked yet."""
+    return validate(STAGE_KINDS[kind][0], params, where, {"files_made_later": when_loading})
 
 
 @dataclass
@@ -65,6 +80,8 @@ class Recipe:
 
 def load_recipe(path: str | Path, overrides: list[str] = (), out: str | None = None) -> Recipe:
     """Read a recipe, apply its scale's overrides then the command line's, check every stage."""
+    import lmforge.recipes.stages  # noqa: F401  (registers the stage kinds)
+
     path = Path(path)
     data = read_yaml(path)
     cli_scale = [o for o in overrides if o.startswith("scale=")]
@@ -94,6 +111,7 @@ def load_recipe(path: str | Path, overrides: list[str] = (), out: str | None = N
             if ref not in seen:
                 raise ConfigError(f"{where}: '@{ref}' does not name an earlier stage "
                                   f"(earlier: {seen or 'none'})")
+        check_params(spec["kind"], {k: v for k, v in spec.items() if k != "kind"}, where, True)
         seen.append(name)
     run_out = Path(out or data.get("out") or f"runs/{data.get('name', path.stem)}")
     return Recipe(name=str(data.get("name", path.stem)), out=run_out, scale=scale,
@@ -137,7 +155,8 @@ def run_recipe(recipe: Recipe, log: Callable[[str], None] = print,
                report: bool = True) -> dict[str, dict[str, Any]]:
     """Run every stage not yet complete; return {stage: record}.
 
-    Once a stage runs, every later stage runs again too (its inputs may have changed)."""
+    A stage without a record resumes (a training stage from its checkpoints); once a stage runs,
+    every later stage starts over, since its inputs may have changed."""
     recipe.out.mkdir(parents=True, exist_ok=True)
     (recipe.out / "recipe.resolved.json").write_text(json.dumps(recipe.raw, indent=2,
                                                                 ensure_ascii=False))
@@ -150,15 +169,19 @@ def run_recipe(recipe: Recipe, log: Callable[[str], None] = print,
         if not rerun_rest and done is not None and done.get("spec") == spec:
             log(f"[{recipe.name}] {name}: complete, skipped ({done['seconds']:.0f}s earlier)")
         else:
+            if rerun_rest or done is not None:
+                # its inputs or its spec changed: start over (its checkpoints are stale)
+                shutil.rmtree(stage_dir, ignore_errors=True)
             rerun_rest = True
             stage_dir.mkdir(parents=True, exist_ok=True)
             ctx = StageContext(name=name, out_dir=stage_dir, run_dir=recipe.out, outputs=outputs,
                                summaries={k: v["summary"] for k, v in records.items()},
                                scale=recipe.scale)
-            params = resolve({k: v for k, v in spec.items() if k != "kind"}, outputs)
+            params = check_params(spec["kind"], resolve({k: v for k, v in spec.items()
+                                                         if k != "kind"}, outputs), f"stages.{name}")
             log(f"[{recipe.name}] {name}: running {spec['kind']}")
             t0 = time.time()
-            output, summary = STAGE_KINDS[spec["kind"]](params, ctx)
+            output, summary = STAGE_KINDS[spec["kind"]][1](params, ctx)
             done = {"kind": spec["kind"], "spec": spec, "output": str(output),
                     "summary": summary, "seconds": time.time() - t0}
             _write_record(stage_dir, done)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
@@ -23,39 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_entropy(args: argparse.Namespace) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from lmforge.select.entropy import select_by_entropy
 
-    from lmforge.data.pipeline import write_jsonl_atomic
-    from lmforge.model import load_model
-    from lmforge.model.io import atomic_dir
-    from lmforge.select.entropy import cluster_table, response_entropy, select_band
-    from lmforge.sft.data import read_jsonl
-    from lmforge.tokenizer import Tokenizer
-
-    tok, model = Tokenizer.from_dir(args.model), load_model(args.model)
-    recs = list(read_jsonl(args.data))
     docs = [line.strip() for line in Path(args.heldout).read_text(encoding="utf-8").splitlines() if line.strip()]
     if not docs:
         raise ValueError(f"--heldout: {args.heldout} has no text")
-    # base entropy: the same measure on plain text (the whole document as the "response")
-    held = [{"messages": [{"role": "assistant", "content": d[:2000]}]} for d in docs[:256]]
-    base_ent = response_entropy(model, tok, held, args.batch_size)
-    base = sum(base_ent) / len(base_ent)
-    ent = response_entropy(model, tok, recs, args.batch_size)
-    labels, table = cluster_table(ent, args.clusters)
-    picked = select_band(ent, base, args.low, args.high)
-    with atomic_dir(args.out) as d:
-        write_jsonl_atomic(d / "scored.jsonl", ({**r, "entropy": e, "cluster": int(c)} for r, e, c in zip(recs, ent, labels)))
-        write_jsonl_atomic(d / "selected.jsonl", (recs[i] for i in picked))
-        (d / "clusters.json").write_text(json.dumps({"base_entropy": base, "band": [base + args.low, base + args.high],
-                                                     "clusters": table, "selected": len(picked)}, indent=1))
-        plt.hist(ent, bins=40)
-        for x in (base, base + args.low, base + args.high):
-            plt.axvline(x, color="r", linestyle="--")
-        plt.xlabel("response entropy (nats)"); plt.ylabel("samples")  # noqa: E702
-        plt.savefig(d / "histogram.png", dpi=100); plt.close()  # noqa: E702
-    print(f"base entropy {base:.3f}; selected {len(picked)} of {len(recs)} -> {args.out}/selected.jsonl")
-    for t in table:
+    r = select_by_entropy(args.model, args.data, docs, args.out, args.low, args.high, args.clusters,
+                          args.batch_size)
+    print(f"base entropy {r['base_entropy']:.3f}; selected {r['selected']} of {r['scored']} -> "
+          f"{args.out}/selected.jsonl")
+    for t in r["clusters"]:
         print(f"cluster {t['cluster']}: n={t['count']} mean={t['mean']:.3f} [{t['min']:.3f}, {t['max']:.3f}]")

@@ -3,6 +3,8 @@ model, K-Means clusters of those entropies, and a band above the base model's ow
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,3 +48,44 @@ def cluster_table(entropies: list[float], k: int = 5, seed: int = 0) -> tuple[np
 def select_band(entropies: list[float], base: float, low: float = 1.0, high: float = 1.5) -> list[int]:
     """Indices whose entropy lies in [base + low, base + high] (MindLLM: +1.0 to +1.5 nats)."""
     return [i for i, e in enumerate(entropies) if base + low <= e <= base + high]
+
+
+def select_by_entropy(model_dir: str | Path, data: str | Path, heldout: list[str], out: str | Path,
+                      low: float = 1.0, high: float = 1.5, clusters: int = 5,
+                      batch_size: int = 16) -> dict[str, Any]:
+    """Score every record, cluster, select the band; write scored.jsonl, selected.jsonl,
+    clusters.json and histogram.png to `out` (atomically). Returns clusters.json's content."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lmforge.data.pipeline import write_jsonl_atomic
+    from lmforge.model import load_model
+    from lmforge.model.io import atomic_dir
+    from lmforge.sft.data import read_jsonl
+    from lmforge.tokenizer import Tokenizer
+
+    tok, model = Tokenizer.from_dir(model_dir), load_model(model_dir)
+    recs = list(read_jsonl(data))
+    # base entropy: the same measure on plain text (the whole document as the "response")
+    held = [{"messages": [{"role": "assistant", "content": d[:2000]}]} for d in heldout[:256]]
+    base_ent = response_entropy(model, tok, held, batch_size)
+    base = sum(base_ent) / len(base_ent)
+    ent = response_entropy(model, tok, recs, batch_size)
+    labels, table = cluster_table(ent, clusters)
+    picked = select_band(ent, base, low, high)
+    summary = {"base_entropy": base, "band": [base + low, base + high], "clusters": table,
+               "selected": len(picked), "scored": len(recs)}
+    with atomic_dir(out) as d:
+        write_jsonl_atomic(d / "scored.jsonl", ({**r, "entropy": e, "cluster": int(c)}
+                                                for r, e, c in zip(recs, ent, labels)))
+        write_jsonl_atomic(d / "selected.jsonl", (recs[i] for i in picked))
+        (d / "clusters.json").write_text(json.dumps(summary, indent=1))
+        plt.hist(ent, bins=40)
+        for x in (base, base + low, base + high):
+            plt.axvline(x, color="r", linestyle="--")
+        plt.xlabel("response entropy (nats)")
+        plt.ylabel("samples")
+        plt.savefig(d / "histogram.png", dpi=100)
+        plt.close()
+    return summary

@@ -12,17 +12,21 @@ from lmforge.recipes import runner
 def counting_kinds(monkeypatch):
     calls = []
 
+    class WriteParams(runner.StageParams):
+        text: str = ""
+        input: str | None = None
+        fail: bool = False
+
     def write(params, ctx):
         calls.append(ctx.name)
-        if params.get("fail"):
+        if params.fail:
             raise RuntimeError("killed")
         path = ctx.out_dir / "out.txt"
-        src = params.get("input")
-        text = (open(src).read() if src else "") + params.get("text", "")
+        text = (open(params.input).read() if params.input else "") + params.text
         path.write_text(text)
         return str(path), {"headline": {"chars": len(text)}, "chars": len(text)}
 
-    monkeypatch.setitem(runner.STAGE_KINDS, "write", write)
+    monkeypatch.setitem(runner.STAGE_KINDS, "write", (WriteParams, write))
     return calls
 
 
@@ -81,6 +85,8 @@ def test_failed_stage_is_not_marked_complete(tmp_path, counting_kinds):
     ("stages: {a: {kind: write, input: '@b'}, b: {kind: write}}", "'@b' does not name an earlier"),
     ("stages: {a: {text: 1}}", "needs a `kind`"),
     ("stagez: {}", "unknown top-level key"),
+    ("stages: {a: {kind: write, txt: 'x'}}", "(?s)stages.a.*txt: unknown key"),
+    ("stages: {a: {kind: write, fail: maybe}}", "(?s)stages.a.*fail: Input should be a valid boolean"),
     ("scale: huge\nscales: {tiny: {}}\nstages: {a: {kind: write}}", "scale 'huge' not in"),
 ])
 def test_bad_recipes(tmp_path, counting_kinds, body, msg):

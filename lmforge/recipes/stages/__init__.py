@@ -1,0 +1,3 @@
+"""The stage kinds a recipe can name; importing this package registers them with the runner."""
+
+from lmforge.recipes.stages import data, results, training  # noqa: F401

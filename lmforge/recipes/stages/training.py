@@ -1,0 +1,193 @@
+"""Recipe stages that make models: pretrain, grow (DUS, vocabulary, MoE upcycling), SFT, DPO."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from lmforge.data.loader import DataConfig
+from lmforge.recipes.runner import StageContext, StageParams, stage_kind
+from lmforge.report import read_metrics
+from lmforge.sft.cli import DPOOptions, SFTData
+from lmforge.train.config import TrainConfig
+
+
+class StageInterrupted(KeyboardInterrupt):
+    """A training stage stopped on SIGTERM/SIGINT after saving a checkpoint; rerun to resume."""
+
+
+def _curve_summary(run_dir: Path, label: str) -> dict[str, Any]:
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    vals = [r["val_loss"] for r in rows if "val_loss" in r]
+    out: dict[str, Any] = {"metrics_file": str(run_dir / "metrics.jsonl"),
+                           "steps": max((r["step"] for r in rows), default=0)}
+    if vals:
+        out.update(first_val_loss=vals[0], final_val_loss=vals[-1])
+        out["headline"] = {f"{label} validation loss (first eval -> last)":
+                           f"{vals[0]:.3f} -> {vals[-1]:.3f}"}
+    return out
+
+
+def val_loss(model_dir: str | Path, data_path: str, seq_len: int, batch_size: int = 8,
+             batches: int = 8) -> float:
+    """Mean validation loss of a model folder on a packed folder's val split."""
+    from contextlib import nullcontext
+
+    import torch
+
+    from lmforge.data.loader import TokenLoader
+    from lmforge.model import load_model
+    from lmforge.train.objectives import causal_lm
+    from lmforge.train.trainer import evaluate
+
+    val = TokenLoader(DataConfig(path=data_path), seq_len, batch_size, split="val")
+    return evaluate(load_model(model_dir), causal_lm, val.eval_batches(batches),
+                    torch.device("cpu"), nullcontext, batches)[0]
+
+
+class PretrainParams(StageParams):
+    model: str | dict[str, Any] = Field(description="a model folder to continue, or {preset: NAME, ...}")
+    data: DataConfig
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    tokenizer: str | None = Field(None, description="tokenizer folder (default: the model folder's)")
+
+
+@stage_kind("pretrain", PretrainParams)
+def pretrain(p: PretrainParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+    """`lmforge pretrain`: from scratch or continued; a killed stage resumes from its checkpoints."""
+    from lmforge.train.cli import ModelSpec, PretrainConfig, run_pretrain
+
+    model = ModelSpec.model_validate({"from": p.model} if isinstance(p.model, str) else p.model)
+    cfg = PretrainConfig(out=str(ctx.out_dir), model=model, data=p.data, train=p.train,
+                         tokenizer=p.tokenizer)
+    result, seen = run_pretrain(cfg, created_by=f"lmforge run: {ctx.name}")
+    if result.interrupted:
+        raise StageInterrupted(f"{ctx.name} interrupted at step {result.step}")
+    return str(result.model_dir), {**_curve_summary(ctx.out_dir, ctx.name),
+                                   "tokens": result.tokens, "tokens_by_source": str(seen)}
+
+
+class GrowDUSParams(StageParams):
+    model: str
+    drop: int | None = Field(None, ge=0)
+    target_layers: int | None = Field(None, gt=0)
+    data: str | None = Field(None, description="packed folder: measure val loss before/after growth")
+    seq_len: int = Field(256, gt=1)
+
+
+@stage_kind("grow_dus", GrowDUSParams)
+def grow_dus(p: GrowDUSParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+    """`lmforge grow dus` (SOLAR): two copies of the base, m layers dropped at the seam."""
+    from lmforge.grow.dus import depth_upscale
+    from lmforge.model.flops import param_count
+    from lmforge.model.io import load_config
+
+    out = depth_upscale(p.model, ctx.out_dir / "model", drop=p.drop, target_layers=p.target_layers)
+    before, after = load_config(p.model), load_config(out)
+    summary: dict[str, Any] = {"layers": f"{before.num_hidden_layers} -> {after.num_hidden_layers}",
+                               "params": f"{param_count(before):,} -> {param_count(after):,}"}
+    if p.data:
+        base, grown = val_loss(p.model, p.data, p.seq_len), val_loss(out, p.data, p.seq_len)
+        summary.update(base_val_loss=base, grown_val_loss=grown)
+        summary["headline"] = {"val loss: base -> right after DUS": f"{base:.3f} -> {grown:.3f}"}
+    return str(out), summary
+
+
+class GrowVocabParams(StageParams):
+    model: str
+    tokenizer: str
+    init: str = "mean"
+
+
+@stage_kind("grow_vocab", GrowVocabParams)
+def grow_vocab(p: GrowVocabParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+    """`lmforge grow vocab`: new embedding/head rows at the mean of the old ones (Hewitt)."""
+    from lmforge.grow.vocab import grow_vocab as grow
+    from lmforge.model.io import load_config
+
+    old = load_config(p.model).vocab_size
+    out = grow(p.model, p.tokenizer, ctx.out_dir / "model", p.init)
+    return str(out), {"vocab_size": f"{old} -> {load_config(out).vocab_size}"}
+
+
+class UpcycleParams(StageParams):
+    model: str
+    experts: int = Field(8, gt=1)
+    top_k: int = Field(2, gt=0)
+
+
+@stage_kind("grow_upcycle", UpcycleParams)
+def grow_upcycle(p: UpcycleParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+    """`lmforge grow upcycle`: every MLP copied into E experts (Mixtral layout)."""
+    from lmforge.grow.upcycle import upcycle
+
+    out = upcycle(p.model, ctx.out_dir / "model", p.experts, p.top_k)
+    return str(out), {"experts": p.experts, "top_k": p.top_k}
+
+
+class SFTParams(StageParams):
+    model: str
+    data: SFTData
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    skill_test: str | None = Field(None, description="skill records (messages + answer) scored before/after")
+    dpo: DPOOptions = Field(default_factory=DPOOptions)
+
+
+def skill_scores(model_dir: str | Path, test_file: str) -> dict[str, Any]:
+    """Exact match on skill records, overall and per language, with a few examples."""
+    from lmforge.eval.generation import chat_exact_match
+    from lmforge.model import load_model
+    from lmforge.sft.data import read_jsonl
+    from lmforge.tokenizer import Tokenizer
+
+    model, tok = load_model(model_dir), Tokenizer.from_dir(model_dir)
+    records = list(read_jsonl(test_file))
+    overall = chat_exact_match(model, tok, records)
+    scores: dict[str, Any] = {"accuracy": overall["exact_match"], "examples": overall["examples"]}
+    for lang in sorted({r.get("lang") for r in records} - {None}):
+        part = [r for r in records if r.get("lang") == lang]
+        scores[f"accuracy_{lang}"] = chat_exact_match(model, tok, part)["exact_match"]
+    return scores
+
+
+def _tune(p: SFTParams, ctx: StageContext, verb: str) -> tuple[str, dict[str, Any]]:
+    from lmforge.sft.cli import SFTConfig, run_dpo, run_sft
+
+    cfg = SFTConfig(out=str(ctx.out_dir), model=p.model, data=p.data, train=p.train, dpo=p.dpo)
+    before = skill_scores(p.model, p.skill_test) if p.skill_test else None
+    result = (run_sft if verb == "sft" else run_dpo)(cfg)
+    if result.interrupted:
+        raise StageInterrupted(f"{ctx.name} interrupted at step {result.step}")
+    rows = read_metrics(ctx.out_dir / "metrics.jsonl")
+    summary: dict[str, Any] = {"metrics_file": str(ctx.out_dir / "metrics.jsonl"),
+                               "final_loss": result.loss, "steps": result.step}
+    headline: dict[str, Any] = {}
+    if verb == "dpo":
+        last = rows[-10:]
+        acc = sum(r.get("rewards/accuracy", 0.0) for r in last) / max(1, len(last))
+        summary["reward_accuracy_last10"] = acc
+        headline["DPO reward accuracy (last 10 steps)"] = round(acc, 3)
+    if before is not None:
+        after = skill_scores(result.model_dir, p.skill_test)
+        summary["tables"] = {"skill test examples after": after.pop("examples")}
+        before.pop("examples")
+        summary.update({f"skill_{k}_before": v for k, v in before.items()})
+        summary.update({f"skill_{k}_after": v for k, v in after.items()})
+        headline[f"skill exact match before -> after {verb.upper()}"] = \
+            f"{before['accuracy']:.2f} -> {after['accuracy']:.2f}"
+    summary["headline"] = headline
+    return str(result.model_dir), summary
+
+
+@stage_kind("sft", SFTParams)
+def sft(p: SFTParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+    """`lmforge sft`: loss on assistant tokens only; the skill test before and after."""
+    return _tune(p, ctx, "sft")
+
+
+@stage_kind("dpo", SFTParams)
+def dpo(p: SFTParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+    """`lmforge dpo`: preference pairs against the frozen start model."""
+    return _tune(p, ctx, "dpo")
