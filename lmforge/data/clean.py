@@ -31,13 +31,18 @@ def cjk_share(text: str) -> float:
 
 
 def language(text: str, zh_threshold: float = 0.3) -> str:
-    """'zh' when CJK characters are at least `zh_threshold` of the letters, else 'en'."""
-    return "zh" if cjk_share(text) >= zh_threshold else "en"
+    """'zh' when CJK characters are at least `zh_threshold` of the CJK + Latin letters, 'en'
+    when Latin letters are most of the letters, else 'other' (Cyrillic, Arabic, no letters)."""
+    if cjk_share(text) >= zh_threshold:
+        return "zh"
+    letters = sum(c.isalpha() for c in text)
+    return "en" if letters and len(_LATIN.findall(text)) * 2 >= letters else "other"
 
 
 def length_units(text: str) -> int:
-    """CJK characters plus Latin words: a length that means the same in both languages."""
-    return len(_CJK.findall(text)) + len(re.findall(r"[A-Za-z0-9]+", text))
+    """CJK characters plus words of any other script: a length that means the same in both
+    languages (and does not call a Cyrillic or Greek document empty)."""
+    return len(_CJK.findall(text)) + len(re.findall(r"[^\W_]+", _CJK.sub(" ", text)))
 
 
 # ---- rewrites: text -> text ---------------------------------------------------------------

@@ -35,11 +35,11 @@ def process_sources(sources: dict[str, Iterable[str]], out_dir: str | Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     dedup_ = Deduplicator(threshold=dedup_threshold) if dedup else None
     report: dict[str, Any] = {"sources": {}, "steps": {}}
-    lengths: dict[str, list[int]] = {"zh": [], "en": []}
+    lengths: dict[str, list[int]] = {"zh": [], "en": [], "other": []}
     for name, docs in sources.items():
         cleaner = Cleaner(steps=clean_steps) if clean_steps is not None else Cleaner()
         counts = {"docs_in": 0, "chars_in": 0, "dropped_by_filters": 0, "duplicates": 0,
-                  "docs_out": 0, "chars_out": 0, "zh_docs": 0, "en_docs": 0}
+                  "docs_out": 0, "chars_out": 0, "zh_docs": 0, "en_docs": 0, "other_docs": 0}
 
         def kept() -> Iterable[dict[str, Any]]:
             for text in tqdm(docs, desc=f"clean {name}", unit="doc", mininterval=2.0):

@@ -32,7 +32,7 @@ def tokenizer_stats(tokenizer_dir: str, inputs: list[str], text_field: str = "te
                     compare: str | None = None, max_chars: int = 2_000_000) -> dict[str, Any]:
     from lmforge.data.read import read_documents
 
-    docs: dict[str, list[str]] = {"zh": [], "en": []}
+    docs: dict[str, list[str]] = {"zh": [], "en": [], "other": []}
     total = 0
     for d in read_documents(inputs, text_field=text_field):
         docs[language(d)].append(d)
@@ -60,7 +60,7 @@ def format_stats(r: dict[str, Any]) -> str:
 
     rows = []
     for name in ("this", "compare"):
-        for lang in ("zh", "en"):
+        for lang in ("zh", "en", "other"):
             if name in r and lang in r[name]:
                 rows.append({"tokenizer": name, "lang": lang, "vocab": r[name]["vocab_size"],
                              **{k: v for k, v in r[name][lang].items() if v is not None}})

@@ -97,3 +97,34 @@ def test_perplexity_filter_keeps_in_domain_text(tmp_path, real_docs):
     gibberish = "".join(rng.choice("qxzjkvw#@%&$") for _ in range(2000))
     assert cleaner(gibberish) is None
     assert cleaner.stats["max_perplexity"].docs_in == 11 and cleaner.stats["max_perplexity"].docs_out == 10
+
+
+def test_each_filter_counts_its_planted_removal(tmp_path, real_docs):
+    zh, en = real_docs["zh"][10][:400], real_docs["en"][3][:800]
+    planted = {
+        "min_length": "只有几个字",
+        "max_symbol_ratio": en[:200] + " ★☆■□▲△◆◇●○" * 40,
+        "max_line_repetition": "\n".join([zh[:80]] + ["首页 | 新闻 | 联系我们 | 登录"] * 8 + [zh[80:160]]),
+        "max_ngram_repetition": en[:300] + " Click here to subscribe to our channel now!" * 40,
+        "keep_languages": ("Съешь же ещё этих мягких французских булок, да выпей чаю. В чащах юга "
+                           "жил бы цитрус? Да, но фальшивый экземпляр! Широкая электрификация южных "
+                           "губерний даст мощный толчок подъёму сельского хозяйства."),
+    }
+    good = [zh, en, real_docs["zh"][11][:400]]
+    report = process_sources({"web": iter(good + list(planted.values()))}, tmp_path)
+    steps, s = report["steps"]["web"], report["sources"]["web"]
+    removed = {k: v["docs_in"] - v["docs_out"] for k, v in steps.items() if v["docs_in"] != v["docs_out"]}
+    assert removed == {k: 1 for k in planted}
+    names = list(steps)
+    for a, b in zip(names, names[1:]):  # every step sees exactly what the previous one passed on
+        assert steps[a]["docs_out"] == steps[b]["docs_in"] and steps[a]["chars_out"] == steps[b]["chars_in"]
+    assert s["docs_out"] == len(good) and s["dropped_by_filters"] == sum(removed.values())
+    assert s["chars_out"] == steps[names[-1]]["chars_out"]
+    md = (tmp_path / "report.md").read_text()
+    assert all(f"| {k}" in md for k in planted)
+
+
+def test_language_id_has_an_other_class():
+    assert language("Широкая электрификация южных губерний") == "other"
+    assert language("12345 !!!") == "other" and language("Café au lait, s'il vous plaît") == "en"
+    assert Cleaner(steps=[{"keep_languages": {}}])("Широкая электрификация южных губерний") is None
