@@ -95,8 +95,29 @@ def evaluate_mc(model: CausalLM, tok: Tokenizer, task: MCTask, shots: int = 0,
                    for s, rs in sorted(subjects.items())}
     return {"task": task.name, "shots": shots, "n": len(per_item),
             "acc": _mean(per_item, "acc"), "acc_norm": _mean(per_item, "acc_norm"),
-            "acc_macro": sum(v["acc"] for v in per_subject.values()) / max(len(per_subject), 1),
+            "acc_macro": _macro(per_subject.values()), "categories": _categories(task.name, per_subject),
             "subjects": per_subject, "items": per_item}
+
+
+def _macro(subjects) -> float:
+    subjects = list(subjects)
+    return sum(v["acc"] for v in subjects) / max(len(subjects), 1)
+
+
+def _categories(task: str, per_subject: dict[str, dict]) -> dict[str, dict]:
+    """Per category: n, size-weighted acc/acc_norm (over questions) and acc_macro (mean of its
+    subjects' accuracies, how C-Eval and CMMLU report)."""
+    from lmforge.eval.categories import category
+
+    groups: dict[str, list[dict]] = {}
+    for s, v in per_subject.items():
+        groups.setdefault(category(task, s), []).append(v)
+    out = {}
+    for cat, vs in sorted(groups.items()):
+        n = sum(v["n"] for v in vs)
+        out[cat] = {"n": n, "acc": sum(v["acc"] * v["n"] for v in vs) / n,
+                    "acc_norm": sum(v["acc_norm"] * v["n"] for v in vs) / n, "acc_macro": _macro(vs)}
+    return out
 
 
 def _mean(rows: list[dict], key: str) -> float:
@@ -109,6 +130,9 @@ def markdown_table(results: dict[str, dict]) -> str:
     for name, r in results.items():
         lines.append(f"| {name} | {r['n']} | {r['shots']} | {r['acc']:.4f} | "
                      f"{r['acc_norm']:.4f} | {r['acc_macro']:.4f} |")
+        for cat, c in r.get("categories", {}).items():
+            lines.append(f"| {name} / {cat} | {c['n']} | {r['shots']} | {c['acc']:.4f} | "
+                         f"{c['acc_norm']:.4f} | {c['acc_macro']:.4f} |")
     return "\n".join(lines) + "\n"
 
 

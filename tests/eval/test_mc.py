@@ -41,6 +41,21 @@ def test_evaluate_writes_results(model_dir, ceval_dir, tmp_path):
     assert r["n"] == 24 and 0 <= r["acc"] <= 1 and set(r["subjects"]) == {"computer_network", "law"}
     assert json.loads((tmp_path / "r" / "results.json").read_text())["results"]["ceval"]["n"] == 24
     assert "| ceval | 24 | 1 |" in (tmp_path / "r" / "results.md").read_text()
+    cats = r["categories"]
+    assert set(cats) == {"STEM", "Humanities"}  # computer_network, law (C-Eval's mapping)
+    assert cats["STEM"]["n"] == 12 and cats["STEM"]["acc"] == r["subjects"]["computer_network"]["acc"]
+    assert cats["Humanities"]["acc_macro"] == r["subjects"]["law"]["acc"]
+    weighted = sum(c["acc"] * c["n"] for c in cats.values()) / 24
+    assert abs(weighted - r["acc"]) < 1e-12
+    assert "| ceval / Humanities | 12 | 1 |" in (tmp_path / "r" / "results.md").read_text()
+
+
+def test_category_tables_cover_every_subject():
+    from lmforge.eval.categories import CATEGORIES, SUBJECT_CATEGORY, category
+    assert {k: len(v) for k, v in SUBJECT_CATEGORY.items()} == {"mmlu": 57, "ceval": 52, "cmmlu": 67}
+    assert all(set(v.values()) == set(CATEGORIES) for v in SUBJECT_CATEGORY.values())
+    assert category("mmlu", "college_physics") == "STEM" and category("cmmlu", "arts") == "Humanities"
+    assert category("jsonl", "anything") == "uncategorised"
 
 
 @pytest.mark.parametrize("header,row,msg", [
