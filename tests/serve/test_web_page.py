@@ -51,6 +51,9 @@ def test_chat_page_streams_answer(model_dir, browser, tmp_path):
             }).observe(document.getElementById('log'), {subtree: true, childList: true, characterData: true});""")
         browser.find_element(By.ID, "max_tokens").clear()
         browser.find_element(By.ID, "max_tokens").send_keys("40")
+        # greedy: a sampled answer from this tiny model can be a single token (nothing to stream)
+        browser.find_element(By.ID, "temperature").clear()
+        browser.find_element(By.ID, "temperature").send_keys("0")
         browser.find_element(By.ID, "input").send_keys("The quick brown fox")
         browser.find_element(By.ID, "send").click()
         WebDriverWait(browser, 30).until(
