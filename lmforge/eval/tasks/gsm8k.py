@@ -57,3 +57,52 @@ def extract_choice(text: str) -> str | None:
         if m:
             return m.group(1)
     return None
+
+
+# ---- the generation runner: k-shot prompt, greedy completion, strict and flexible match ----------
+
+def read_gsm8k(path: str) -> list[dict[str, str]]:
+    """GSM8K jsonl `{"question", "answer": "...#### N"}`; errors name file:line."""
+    from pathlib import Path
+
+    from lmforge.eval.tasks.mc import read_jsonl
+
+    rows = read_jsonl(Path(path))
+    for r in rows:
+        for key in ("question", "answer"):
+            if key not in r:
+                raise ValueError(f"{r['_where']}: missing key {key!r}")
+        try:
+            gold_answer(r["answer"])
+        except ValueError as e:
+            raise ValueError(f"{r['_where']}: {e}") from None
+    return rows
+
+
+def gsm8k_prompt(question: str, fewshot: list[dict[str, str]]) -> str:
+    """lm-eval's gsm8k template: `Question: q\\nAnswer: a` examples separated by blank lines."""
+    shots = "".join(f"Question: {x['question']}\nAnswer: {x['answer']}\n\n" for x in fewshot)
+    return shots + f"Question: {question}\nAnswer:"
+
+
+def score_gsm8k(completions: list[str], answers: list[str]) -> dict[str, float]:
+    """strict (`#### N`) and flexible (last number) exact match of completions cut at STOP."""
+    golds = [gold_answer(a) for a in answers]
+    cut = [truncate(c) for c in completions]
+    n = max(len(golds), 1)
+    return {"n": len(golds),
+            "strict_match": sum(extract_strict(c) == g for c, g in zip(cut, golds)) / n,
+            "flexible_match": sum(extract_flexible(c) == g for c, g in zip(cut, golds)) / n}
+
+
+def evaluate_gsm8k(model, tok, items: list[dict[str, str]], fewshot: list[dict[str, str]] | None = None,
+                   shots: int = 5, max_new_tokens: int = 256, batch_size: int = 8) -> dict[str, float]:
+    """Greedy k-shot GSM8K (examples: the first `shots` of `fewshot`)."""
+    from lmforge.model.generate import SamplingParams, generate
+
+    prompts = [tok.encode(gsm8k_prompt(x["question"], (fewshot or [])[:shots])) for x in items]
+    params = SamplingParams(max_new_tokens=max_new_tokens, stop_token_ids=[i for i in [tok.eos_id] if i is not None])
+    outs: list[str] = []
+    for i in range(0, len(prompts), batch_size):
+        outs += [tok.decode(o) for o in generate(model.eval(), prompts[i:i + batch_size], params, pad_id=tok.pad_id)]
+    return {**score_gsm8k(outs, [x["answer"] for x in items]), "shots": min(shots, len(fewshot or []))}
