@@ -27,6 +27,6 @@ def run_demo(out: str | None = None, overrides: list[str] = ()) -> Path:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the whole pipeline on built-in data (recipes/demo.yaml)")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. scale=quick")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. scale=tiny (a toy run of the same stages)")
     p.add_argument("--out", default=None, help="run folder (default runs/demo)")
     p.set_defaults(func=lambda a: run_demo(a.out, a.overrides) and None)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from lmforge.model.config import ModelConfig, preset
 from lmforge.model.flops import flops_per_token, human, param_count
+from lmforge.model.io import load_config
 
 # Stage kinds that change a model's shape, and how.
 def _grown(cfg: ModelConfig, spec: dict[str, Any]) -> ModelConfig:
@@ -18,6 +20,11 @@ def _grown(cfg: ModelConfig, spec: dict[str, Any]) -> ModelConfig:
 
 
 def _model_of(spec: dict[str, Any], known: dict[str, ModelConfig]) -> ModelConfig | None:
+    if spec["kind"] == "model":
+        if spec.get("path") and (Path(spec["path"]) / "config.json").is_file():
+            return load_config(spec["path"])
+        fields = {k: v for k, v in spec.items() if k not in ("kind", "path", "preset", "tokenizer")}
+        return preset(spec["preset"], **fields) if spec.get("preset") else None
     model = spec.get("model")
     if isinstance(model, dict) and "preset" in model:
         return preset(model["preset"], **{k: v for k, v in model.items() if k != "preset"})
@@ -30,6 +37,8 @@ def _tokens(spec: dict[str, Any]) -> int | None:
     train = spec.get("train") or {}
     if train.get("max_tokens"):
         return int(train["max_tokens"])
+    if train.get("max_steps") and train.get("global_batch_tokens"):
+        return int(train["max_steps"]) * int(train["global_batch_tokens"])
     if train.get("max_steps") and train.get("batch_size") and train.get("seq_len"):
         return int(train["max_steps"]) * int(train["batch_size"]) * int(train["seq_len"]) \
             * int(train.get("grad_accum", 1))

@@ -14,7 +14,8 @@ A recipe is YAML:
 
 A string "@name" is the output path of the earlier stage `name`. A stage is complete when its
 folder holds `stage.json` (written last, atomically); a rerun skips complete stages, and a
-training stage that was killed resumes from its own checkpoints.
+training stage that was killed resumes from its own checkpoints. `skip: true` leaves a stage out;
+"{recipe_dir}" in a value is the recipe file's folder.
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ def load_recipe(path: str | Path, overrides: list[str] = (), out: str | None = N
     stages = data.get("stages")
     if not isinstance(stages, dict) or not stages:
         raise ConfigError(f"{path}: `stages` must be a non-empty mapping of name -> stage")
+    # `skip: true` leaves a stage out (e.g. a toy-scale control run at real scale)
+    stages = {k: v for k, v in stages.items() if not (isinstance(v, dict) and v.get("skip") is True)}
+    stages = _with_recipe_dir(stages, path.resolve().parent)
     seen: list[str] = []
     for name, spec in stages.items():
         where = f"{path}: stages.{name}"
@@ -126,6 +130,17 @@ def _refs(value: Any) -> list[str]:
     if isinstance(value, list):
         return [r for v in value for r in _refs(v)]
     return []
+
+
+def _with_recipe_dir(value: Any, folder: Path) -> Any:
+    """"{recipe_dir}" in a string is the recipe file's folder (for data shipped beside it)."""
+    if isinstance(value, str):
+        return value.replace("{recipe_dir}", str(folder))
+    if isinstance(value, dict):
+        return {k: _with_recipe_dir(v, folder) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_recipe_dir(v, folder) for v in value]
+    return value
 
 
 def resolve(value: Any, outputs: dict[str, str]) -> Any:

@@ -200,34 +200,42 @@ def sft_data(p: SFTDataParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
 
 
 class MCDataParams(StageParams):
-    items: int = Field(60, gt=3, description="questions per split (dev gets 5)")
+    items: int = Field(60, gt=3, description="questions per subject in the scored split (dev gets 5)")
+    format: Literal["ceval", "cmmlu"] = "ceval"
     seed: int = 0
+
+
+_MC_SUBJECTS = (("number_zh", "chinese_number", "数字 {n} 的中文写法是？"),
+                ("number_en", "english_number", "How is {n} written in English words?"))
 
 
 @stage_kind("mc_data", MCDataParams)
 def mc_data(p: MCDataParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
-    """A C-Eval-format folder (dev/val/test CSV) of number-reading questions with a known answer.
+    """A C-Eval- or CMMLU-format folder of number-reading questions with a known answer.
 
-    Stands in for C-Eval/CMMLU at toy scale (those are not on any package registry); at real scale
-    point `eval.tasks` at the official folders instead.
+    Stands in for C-Eval/CMMLU at toy scale (they are not on any package registry); at real scale
+    point the eval stage's `tasks` at the official folders instead.
     """
     import csv
 
-    from lmforge.synth.skills import chinese_number, english_number
+    from lmforge.synth import skills
 
     rng = random.Random(p.seed)
-    out = ctx.out_dir / "ceval"
-    for split, n in (("dev", 5), ("val", p.items), ("test", p.items)):
-        for subject, fn, q in (("number_zh", chinese_number, "数字 {n} 的中文写法是？"),
-                               ("number_en", english_number, "How is {n} written in English words?")):
-            (out / split).mkdir(parents=True, exist_ok=True)
-            with open(out / split / f"{subject}_{split}.csv", "w", newline="", encoding="utf-8") as f:
+    out = ctx.out_dir / p.format
+    scored = "val" if p.format == "ceval" else "test"
+    for split, n in (("dev", 5), (scored, p.items)):
+        (out / split).mkdir(parents=True, exist_ok=True)
+        for subject, fn_name, q in _MC_SUBJECTS:
+            fn = getattr(skills, fn_name)
+            name = f"{subject}_{split}.csv" if p.format == "ceval" else f"{subject}.csv"
+            with open(out / split / name, "w", newline="", encoding="utf-8") as f:
                 w = csv.writer(f)
-                w.writerow(["id", "question", "A", "B", "C", "D", "answer", "explanation"])
+                w.writerow(["id", "question", "A", "B", "C", "D", "answer", "explanation"]
+                           if p.format == "ceval" else ["", "Question", "A", "B", "C", "D", "Answer"])
                 for i in range(n):
                     x = rng.randrange(100)
-                    wrong = rng.sample([y for y in range(100) if y != x], 3)
-                    choices = [fn(y) for y in [x, *wrong]]
+                    choices = [fn(y) for y in [x, *rng.sample([y for y in range(100) if y != x], 3)]]
                     rng.shuffle(choices)
-                    w.writerow([i, q.format(n=x), *choices, "ABCD"[choices.index(fn(x))], ""])
-    return str(out), {"questions_per_split": p.items * 2}
+                    row = [i, q.format(n=x), *choices, "ABCD"[choices.index(fn(x))]]
+                    w.writerow(row + [""] if p.format == "ceval" else row)
+    return str(out), {"format": p.format, "scored_questions": p.items * len(_MC_SUBJECTS)}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 from lmforge.data.loader import DataConfig
 from lmforge.recipes.runner import StageContext, StageParams, stage_kind
@@ -45,6 +45,41 @@ def val_loss(model_dir: str | Path, data_path: str, seq_len: int, batch_size: in
     val = TokenLoader(DataConfig(path=data_path), seq_len, batch_size, split="val")
     return evaluate(load_model(model_dir), causal_lm, val.eval_batches(batches),
                     torch.device("cpu"), nullcontext, batches)[0]
+
+
+class ModelParams(StageParams):
+    model_config = ConfigDict(extra="allow")  # further fields override the preset's
+    path: str | None = Field(None, description="an existing model folder (ours or transformers')")
+    preset: str | None = Field(None, description="... or a fresh model of this preset")
+    tokenizer: str | None = Field(None, description="tokenizer folder for a fresh model")
+
+    @model_validator(mode="after")
+    def _some(self) -> "ModelParams":
+        if not (self.path or self.preset):  # with both, `preset` is the shape --dry-run assumes
+            raise ValueError("give `path` (an existing model folder) or `preset` (a fresh model)")
+        return self
+
+
+@stage_kind("model", ModelParams)
+def model(p: ModelParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+    """A start point: released weights (`path`, e.g. Mistral 7B for SOLAR) or `lmforge model init`."""
+    from lmforge.model import build_model, preset, save_model
+    from lmforge.model.flops import param_count
+    from lmforge.model.io import load_config
+    from lmforge.tokenizer import Tokenizer
+
+    if p.path:
+        cfg = load_config(p.path)  # a clear error if it is not a model folder
+        return p.path, {"params": f"{param_count(cfg):,}", "layers": cfg.num_hidden_layers}
+    fields = dict(p.model_extra or {})
+    if p.tokenizer:
+        tok = Tokenizer.from_dir(p.tokenizer)
+        fields.update(vocab_size=tok.vocab_size, bos_token_id=tok.bos_id, eos_token_id=tok.eos_id,
+                      pad_token_id=tok.pad_id)
+    built = build_model(preset(p.preset, **fields))
+    out = save_model(built, ctx.out_dir / "model", created_by=f"lmforge run: {ctx.name}",
+                     copy_from=p.tokenizer)
+    return str(out), {"params": f"{built.num_parameters():,}", "layers": built.config.num_hidden_layers}
 
 
 class PretrainParams(StageParams):
@@ -98,7 +133,8 @@ def grow_dus(p: GrowDUSParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
 class GrowVocabParams(StageParams):
     model: str
     tokenizer: str
-    init: str = "mean"
+    init: Literal["mean", "normal"] = "mean"
+    vocab_size: int | None = Field(None, gt=0, description="expected new size (checked; shown by --dry-run)")
 
 
 @stage_kind("grow_vocab", GrowVocabParams)
@@ -107,7 +143,12 @@ def grow_vocab(p: GrowVocabParams, ctx: StageContext) -> tuple[str, dict[str, An
     from lmforge.grow.vocab import grow_vocab as grow
     from lmforge.model.io import load_config
 
+    from lmforge.tokenizer import Tokenizer
+
     old = load_config(p.model).vocab_size
+    size = Tokenizer.from_dir(p.tokenizer).vocab_size
+    if p.vocab_size and p.vocab_size != size:
+        raise ValueError(f"grow_vocab: vocab_size {p.vocab_size} but {p.tokenizer} has {size} tokens")
     out = grow(p.model, p.tokenizer, ctx.out_dir / "model", p.init)
     return str(out), {"vocab_size": f"{old} -> {load_config(out).vocab_size}"}
 
