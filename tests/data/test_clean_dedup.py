@@ -24,15 +24,16 @@ def _near_copy(text: str, rng: random.Random) -> str:
 
 def test_dedup_finds_planted_near_duplicates(real_docs):
     rng = random.Random(0)
-    originals = [d for d in real_docs["en"] + real_docs["zh"] if len(d) > 300][:200]
-    planted = [_near_copy(d, rng) for d in originals[:100]]
-    exact = originals[100:120]
+    originals = [d for d in real_docs["en"] + real_docs["zh"] if len(d) > 300]  # ~270 distinct docs
+    assert len(originals) > 200
+    planted = [_near_copy(d, rng) for d in originals[::2][:100]]  # both languages
+    exact = originals[1::2][:20]
     stream = originals + planted + exact
     d = Deduplicator(threshold=0.8)
     kept = [d.keep(t) for t in stream]
     false_pos = sum(not k for k in kept[:len(originals)])
     found = sum(not k for k in kept[len(originals):len(originals) + 100])
-    assert found >= 95 and false_pos <= len(originals) // 100
+    assert found >= 95 and false_pos < 0.01 * len(originals), (found, false_pos)
     assert d.stats.exact_duplicates == 20
 
 
