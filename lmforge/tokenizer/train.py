@@ -71,7 +71,12 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | Path,
         tokenizer = Tokenizer(tok, _config(tok_type, chat_template))
     else:
         tok, trainer = _hf_model(tok_type, vocab_size, specials, min_frequency)
-        tok.train_from_iterator(stream, trainer=trainer)
+        try:
+            tok.train_from_iterator(stream, trainer=trainer)
+        except ValueError:  # our own errors from the stream (empty corpus, bad file) as they are
+            raise
+        except Exception as e:  # `tokenizers` raises a bare Exception, e.g. vocab below the alphabet
+            raise TokenizerError(f"{tok_type} training failed: {e}") from None
         if tok.get_vocab_size() < len(specials) + 10:
             raise TokenizerError(f"trained vocabulary has only {tok.get_vocab_size()} entries")
         extra = {"lmforge_pretokenizer": "qwen2"} if tok_type == "bytelevel-bpe" else {}

@@ -68,11 +68,15 @@ def test_chat_template_matches_transformers_and_masks_assistant(trained, tmp_pat
     assert gen_ids == list(theirs["input_ids"] if hasattr(theirs, "keys") else theirs)
 
 
-def test_training_is_fast_and_errors_are_clear(tmp_path, corpus_texts):
+def test_training_errors_are_clear(tmp_path, corpus_texts):
     with pytest.raises(TokenizerError, match="empty"):
         train_tokenizer([], 1000, tmp_path / "a")
     with pytest.raises(TokenizerError, match="smaller than the byte alphabet"):
         train_tokenizer(corpus_texts[:5], 100, tmp_path / "b")
+    with pytest.raises(TokenizerError, match="unigram training failed: The vocabulary is not large enough"):
+        train_tokenizer([t for t in corpus_texts if "子曰" in t], 50, tmp_path / "d", "unigram")
+    with pytest.raises(TokenizerError, match="sentencepiece training failed.*smaller"):
+        train_tokenizer([t for t in corpus_texts if "子曰" in t], 50, tmp_path / "e", "sentencepiece-bpe")
     with pytest.raises(TokenizerError, match="unknown tokenizer type"):
         train_tokenizer(corpus_texts[:5], 1000, tmp_path / "c", "bpe-ish")
 
