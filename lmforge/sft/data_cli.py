@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import random
 from pathlib import Path
 
@@ -28,6 +29,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("out"); a.add_argument("--name", required=True); a.add_argument("--author", required=True)  # noqa: E702
     a.add_argument("--count", type=int, default=200); a.add_argument("--seed", type=int, default=0)  # noqa: E702
     a.set_defaults(func=cmd_self_cognition)
+    a = verbs.add_parser("self-instruct", help="Alpaca self-instruct: new tasks from seed tasks via "
+                         "an OpenAI-compatible teacher (resumable)")
+    a.add_argument("--teacher", required=True, help="endpoint URL, e.g. http://127.0.0.1:8000/v1")
+    a.add_argument("--seed-tasks", required=True, help="jsonl of instruction/input/output seed tasks")
+    a.add_argument("--n", type=int, required=True, help="tasks wanted in --out (existing ones count)")
+    a.add_argument("--out", required=True, help="alpaca jsonl, appended as tasks pass the filters")
+    a.add_argument("--lang", choices=["en", "zh"], default="en")
+    a.add_argument("--model", help="teacher model name (default: the endpoint's first)")
+    a.add_argument("--api-key", help="bearer token for the endpoint")
+    a.add_argument("--rps", type=float, default=2.0, help="at most this many requests per second")
+    a.add_argument("--max-rouge", type=float, default=0.7, help="reject if ROUGE-L to a kept task is above")
+    a.add_argument("--max-requests", type=int, help="stop after this many requests (default 20 x n)")
+    a.add_argument("--max-tokens", type=int, default=512, help="teacher tokens per request")
+    a.add_argument("--temperature", type=float, default=1.0)
+    a.add_argument("--seed", type=int, default=0)
+    a.set_defaults(func=cmd_self_instruct)
 
 
 def _done(path: str, n: int, of: int | None = None) -> None:
@@ -87,3 +104,16 @@ def cmd_self_cognition(args: argparse.Namespace) -> None:
     from lmforge.sft.tools import self_cognition
 
     _done(args.out, write_jsonl_atomic(Path(args.out), self_cognition(args.name, args.author, args.count, args.seed)))
+
+
+def cmd_self_instruct(args: argparse.Namespace) -> None:
+    from lmforge.client import ChatClient
+    from lmforge.synth.self_instruct import Filters, read_seed_tasks, self_instruct
+
+    client = ChatClient(args.teacher, model=args.model, api_key=args.api_key, rps=args.rps)
+    counts = self_instruct(client, read_seed_tasks(args.seed_tasks), args.n, args.out, args.lang,
+                           Filters(max_rouge=args.max_rouge, lang=args.lang), seed=args.seed,
+                           max_requests=args.max_requests, temperature=args.temperature,
+                           max_tokens=args.max_tokens)
+    print(json.dumps(counts))
+    _done(args.out, counts["kept"], args.n)

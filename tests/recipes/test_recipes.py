@@ -62,10 +62,13 @@ def test_solar_tiny(tmp_path):
     rec = _run("solar-dus", tmp_path)
     grow = rec["grow"]["summary"]
     assert grow["layers"] == "4 -> 6"
+    # DUS keeps most of what the base learned (a fresh model of this vocabulary is at ~6.9)
     assert grow["grown_val_loss"] == pytest.approx(grow["base_val_loss"], abs=0.5)
-    # the seam recovers: continued pretraining lowers the grown model's validation loss
-    assert rec["continue"]["summary"]["final_val_loss"] < grow["grown_val_loss"]
-    assert "control" in rec and rec["dpo"]["summary"]["steps"] == 15
+    # continued pretraining of the grown model stays level with the base's own (the control)
+    cont, control = rec["continue"]["summary"], rec["control"]["summary"]
+    assert cont["steps"] == control["steps"] == 30
+    assert abs(cont["final_val_loss"] - control["final_val_loss"]) < 0.3
+    assert rec["dpo"]["summary"]["steps"] == 15
     report = (tmp_path / "report.md").read_text()
     assert "val loss: base -> right after DUS" in report and "DPO reward accuracy" in report
 
