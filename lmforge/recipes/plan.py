@@ -52,6 +52,9 @@ def plan(recipe) -> list[dict[str, Any]]:
         cfg = _model_of(spec, known)
         if cfg is not None and spec["kind"] == "grow_dus":
             cfg = _grown(cfg, spec)
+        if cfg is not None and spec["kind"] == "grow_upcycle":
+            cfg = cfg.model_copy(update={"num_local_experts": int(spec.get("experts", 8)),
+                                         "num_experts_per_tok": int(spec.get("top_k", 2))})
         if cfg is not None and spec["kind"] == "grow_vocab" and spec.get("vocab_size"):
             cfg = cfg.model_copy(update={"vocab_size": int(spec["vocab_size"])})
         if cfg is not None:
@@ -60,7 +63,7 @@ def plan(recipe) -> list[dict[str, Any]]:
         if cfg is not None:
             seq = (spec.get("train") or {}).get("seq_len") or cfg.max_position_embeddings
             row.update(layers=cfg.num_hidden_layers, params=param_count(cfg),
-                       flops_per_token=flops_per_token(cfg, seq))
+                       active_params=param_count(cfg, active=True), flops_per_token=flops_per_token(cfg, seq))
             tokens = _tokens(spec)
             if tokens:
                 row.update(tokens=tokens, train_flops=row["flops_per_token"] * tokens)
@@ -74,6 +77,8 @@ def print_plan(recipe) -> None:
         line = f"  {r['stage']:18s} {r['kind']:16s}"
         if "params" in r:
             line += f" {r['layers']:3d} layers {human(r['params']):>9s} params"
+            if r["active_params"] != r["params"]:
+                line += f" ({human(r['active_params'])} active)"
             line += f" {human(r['flops_per_token']):>8s} FLOPs/token"
         if "tokens" in r:
             line += f" x {human(r['tokens'])} tokens = {r['train_flops']:.3g} FLOPs"

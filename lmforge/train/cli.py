@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -32,6 +32,15 @@ class ModelSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+class GLMOptions(BaseModel):
+    """GLM blank infilling (ChatGLM's objective): [MASK], [sop], [eop] take the 3 ids after the data's vocabulary."""
+
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["token", "sentence", "document"] = "token"
+    mask_ratio: float = Field(0.15, gt=0, lt=1)
+    poisson_lambda: float = Field(3.0, gt=0)
+
+
 class PretrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     out: str
@@ -39,6 +48,8 @@ class PretrainConfig(BaseModel):
     data: DataConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
     tokenizer: str | None = Field(None, description="tokenizer folder (default: the data's or model's)")
+    objective: Literal["causal_lm", "glm"] = "causal_lm"
+    glm: GLMOptions = Field(default_factory=GLMOptions)
 
     @model_validator(mode="after")
     def _files(self) -> "PretrainConfig":
@@ -72,22 +83,46 @@ def run_pretrain(cfg: PretrainConfig, created_by: str = "lmforge pretrain"):
     tok_dir = cfg.tokenizer or cfg.model.from_
     tok = Tokenizer.from_dir(tok_dir) if tok_dir and (Path(tok_dir) / "tokenizer.json").is_file() else None
     vocab = read_manifest(cfg.data.path)["vocab_size"]
-    model = build_start_model(cfg.model, vocab, tok)
-    if model.config.vocab_size < vocab:
-        raise ValueError(f"model vocab_size {model.config.vocab_size} < data vocab {vocab}; "
+    needed = vocab + (3 if cfg.objective == "glm" else 0)
+    model = build_start_model(cfg.model, needed, tok)
+    if model.config.vocab_size < needed:
+        raise ValueError(f"model vocab_size {model.config.vocab_size} < {needed} (data vocab {vocab}"
+                         f"{' + 3 GLM tokens' if cfg.objective == 'glm' else ''}); "
                          "grow the vocabulary first (lmforge grow vocab)")
     d = init_distributed(pick_device(cfg.train.device).type)
     loader = TokenLoader(cfg.data, cfg.train.seq_len, cfg.train.batch_size, cfg.train.seed,
                          d.rank, d.world_size)
     val = TokenLoader(cfg.data, cfg.train.seq_len, cfg.train.batch_size, split="val")
+    objective, batches, val_batches = causal_lm, loader, lambda: val.eval_batches(cfg.train.eval_batches)
+    if cfg.objective == "glm":
+        objective, batches, val_batches = glm_setup(cfg, vocab, loader, val, tok)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     if d.main:
         dump_config(cfg, Path(cfg.out) / "config.yaml")
-    result = train(model, causal_lm, loader, cfg.train, cfg.out,
-                   val_data=lambda: val.eval_batches(cfg.train.eval_batches),
+    result = train(model, objective, batches, cfg.train, cfg.out, val_data=val_batches,
                    tokenizer_dir=tok_dir, parent=cfg.model.from_, created_by=created_by,
                    details={"data": cfg.data.model_dump(), "tokens_seen": loader.tokens_seen()})
     return result, loader.tokens_seen()
+
+
+def glm_setup(cfg: PretrainConfig, vocab: int, loader, val, tok=None):
+    """GLM objective, its training batches, and validation batches that are the same every eval.
+
+    [MASK], [sop], [eop] are the ids just past the data's vocabulary; padding uses EOS (its
+    targets are masked out); sentence mode cuts at tokens that are one sentence-final mark."""
+    from lmforge.data.pack import read_manifest
+    from lmforge.train.glm import GLMBatches, GLMTokens, glm_objective
+
+    ids = GLMTokens(mask=vocab, sop=vocab + 1, eop=vocab + 2,
+                    pad=int(read_manifest(cfg.data.path)["eos_id"]))
+    ends = [e[0] for e in (tok.encode(m) for m in "。！？.!?") if len(e) == 1] if tok else []
+    opts = {**cfg.glm.model_dump(), "sentence_end_ids": ends}
+    batches = GLMBatches(loader, ids, cfg.train.seed, **opts)
+
+    def val_batches():
+        fixed = GLMBatches(None, ids, seed=12345, **opts)
+        return (fixed.convert(b["input_ids"]) for b in val.eval_batches(cfg.train.eval_batches))
+    return glm_objective, batches, val_batches
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -69,8 +69,14 @@ def test_solar_tiny(tmp_path):
     assert cont["steps"] == control["steps"] == 30
     assert abs(cont["final_val_loss"] - control["final_val_loss"]) < 0.3
     assert rec["dpo"]["summary"]["steps"] == 15
+    # the Mixtral alternative at equal steps: more parameters, fewer of them active per token
+    table = {r["stage"]: r for r in rec["growth"]["summary"]["tables"]["validation loss vs parameters"]}
+    assert set(table) == {"control", "continue", "moe"}
+    assert table["moe"]["params"] > table["moe"]["active params"] > table["control"]["active params"]
+    assert table["continue"]["params"] == table["continue"]["active params"] > table["control"]["params"]
     report = (tmp_path / "report.md").read_text()
     assert "val loss: base -> right after DUS" in report and "DPO reward accuracy" in report
+    assert "validation loss vs parameters" in report
 
 
 @pytest.mark.slow

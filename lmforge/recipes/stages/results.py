@@ -81,6 +81,56 @@ def _bits_per_byte(model_dir: str, files: list[str]) -> float:
     return perplexity(load_model(model_dir).eval(), Tokenizer.from_dir(model_dir), docs)["bits_per_byte"]
 
 
+class CompareParams(StageParams):
+    stages: list[str] = Field(min_length=2, description="earlier stages to set side by side")
+    chain: bool = Field(False, description="plot them one after another (a timeline, e.g. base -> "
+                                           "grow -> continue) instead of from step 0 each")
+    title: str = "validation loss"
+
+
+@stage_kind("compare", CompareParams)
+def compare(p: CompareParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+    """Validation loss against (active) parameters of earlier stages: a table and one plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lmforge.report import read_metrics
+
+    missing = [s for s in p.stages if s not in ctx.summaries]
+    if missing:
+        raise ValueError(f"compare: {missing} are not earlier stages (earlier: {list(ctx.summaries)})")
+    rows, offset = [], 0
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name in p.stages:
+        s = ctx.summaries[name]
+        if "grown_val_loss" in s:  # a growth stage: the loss right after growing, at this step
+            ax.plot([offset], [s["grown_val_loss"]], "x", markersize=10, label=f"{name} (right after)")
+        if s.get("metrics_file"):
+            curve = [(r["step"] + offset, r["val_loss"]) for r in read_metrics(s["metrics_file"]) if "val_loss" in r]
+            if curve:
+                ax.plot(*zip(*curve), "o-", label=name)
+            rows.append({"stage": name, "params": s.get("params"), "active params": s.get("active_params"),
+                         "steps": s.get("steps"), "first val loss": s.get("first_val_loss"),
+                         "final val loss": s.get("final_val_loss")})
+            offset += s.get("steps", 0) if p.chain else 0
+    ax.set_xlabel("step" + (" (stages in sequence)" if p.chain else ""))
+    ax.set_ylabel("validation loss (nats/token)")
+    ax.set_title(p.title)
+    ax.legend()
+    fig.tight_layout()
+    png = ctx.out_dir / "compare.png"
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    done = [r for r in rows if r["final val loss"] is not None]
+    summary: dict[str, Any] = {"tables": {"validation loss vs parameters": rows}, "images": [str(png)]}
+    if done and not p.chain:
+        summary["headline"] = {"lowest final val loss at equal steps":
+                               min(done, key=lambda r: r["final val loss"])["stage"]}
+    return str(png), summary
+
+
 class ExportParams(StageParams):
     model: str
     type: str = Field("f16", pattern="^(f32|f16|q8_0)$")

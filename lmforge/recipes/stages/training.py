@@ -97,10 +97,15 @@ def pretrain(p: PretrainParams, ctx: StageContext) -> tuple[str, dict[str, Any]]
     model = ModelSpec.model_validate({"from": p.model} if isinstance(p.model, str) else p.model)
     cfg = PretrainConfig(out=str(ctx.out_dir), model=model, data=p.data, train=p.train,
                          tokenizer=p.tokenizer)
+    from lmforge.model.flops import param_count
+    from lmforge.model.io import load_config
+
     result, seen = run_pretrain(cfg, created_by=f"lmforge run: {ctx.name}")
     if result.interrupted:
         raise StageInterrupted(f"{ctx.name} interrupted at step {result.step}")
+    shape = load_config(result.model_dir)
     return str(result.model_dir), {**_curve_summary(ctx.out_dir, ctx.name),
+                                   "params": param_count(shape), "active_params": param_count(shape, True),
                                    "tokens": result.tokens, "tokens_by_source": str(seen)}
 
 
