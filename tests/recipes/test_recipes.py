@@ -71,7 +71,8 @@ def test_solar_tiny(tmp_path):
     assert rec["dpo"]["summary"]["steps"] == 15
     # the Mixtral alternative at equal steps: more parameters, fewer of them active per token
     table = {r["stage"]: r for r in rec["growth"]["summary"]["tables"]["validation loss vs parameters"]}
-    assert set(table) == {"control", "continue", "moe"}
+    assert set(table) == {"control", "continue", "repeat_continue", "moe"}
+    assert rec["repeat"]["summary"]["layers"] == "4 -> 8"
     assert table["moe"]["params"] > table["moe"]["active params"] > table["control"]["active params"]
     assert table["continue"]["params"] == table["continue"]["active params"] > table["control"]["params"]
     report = (tmp_path / "report.md").read_text()
