@@ -23,6 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ngram", type=int, default=13)
     p.add_argument("--perplexity", nargs="+", metavar="TEXT",
                    help="instead of scoring: perplexity and bits-per-byte on these text files")
+    p.add_argument("--gsm8k", metavar="JSONL",
+                   help="instead of MC: GSM8K-style generation on this jsonl (question, answer '#### N'); "
+                        "--shots examples come from --gsm8k-train")
+    p.add_argument("--gsm8k-train", metavar="JSONL", help="few-shot examples for --gsm8k")
+    p.add_argument("--translation", metavar="JSONL",
+                   help="instead of MC: translation of jsonl records {zh, en}, BLEU and chrF (sacrebleu)")
+    p.add_argument("--direction", default="zh-en", choices=["zh-en", "en-zh"])
+    p.add_argument("--max-new-tokens", type=int, default=256, help="generation tasks: tokens per answer")
     p.set_defaults(func=cmd_eval)
 
 
@@ -50,12 +58,48 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        read_documents(args.perplexity))
         print(json.dumps(r, indent=2))
         return 0
+    if args.gsm8k or args.translation:
+        return cmd_generation(args)
     if not args.tasks:
-        raise ValueError("give --tasks (or --perplexity / --contamination)")
+        raise ValueError("give --tasks (or --perplexity / --contamination / --gsm8k / --translation)")
     from lmforge.eval.runner import evaluate, markdown_table
     results = evaluate(args.model, parse_tasks(args.tasks, args.data_dir), args.shots,
                        args.batch_size, args.limit, args.out)
     print(markdown_table(results), end="")
+    return 0
+
+
+def cmd_generation(args: argparse.Namespace) -> int:
+    """GSM8K or translation by greedy generation; prints (and with --out writes) the scores."""
+    import json
+
+    from lmforge.eval.tasks.gsm8k import evaluate_gsm8k, read_gsm8k
+    from lmforge.eval.tasks.mc import read_jsonl
+    from lmforge.eval.tasks.translation import evaluate_translation
+    from lmforge.model.io import atomic_dir, load_model
+    from lmforge.tokenizer.core import Tokenizer
+
+    model, tok = load_model(args.model).eval(), Tokenizer.from_dir(args.model)
+    results = {}
+    if args.gsm8k:
+        items = read_gsm8k(args.gsm8k)[:args.limit]
+        shots = read_gsm8k(args.gsm8k_train) if args.gsm8k_train else []
+        if args.shots and not shots:
+            raise ValueError("--shots > 0 needs --gsm8k-train (the few-shot examples)")
+        results["gsm8k"] = evaluate_gsm8k(model, tok, items, shots, args.shots, args.max_new_tokens,
+                                          args.batch_size)
+    if args.translation:
+        src, tgt = args.direction.split("-")
+        rows = read_jsonl(Path(args.translation))[:args.limit]
+        for r in rows:
+            if src not in r or tgt not in r:
+                raise ValueError(f"{r['_where']}: needs keys {src!r} and {tgt!r}")
+        results[f"translation {args.direction}"] = evaluate_translation(
+            model, tok, [(r[src], r[tgt]) for r in rows], args.direction, args.max_new_tokens)
+    print(json.dumps(results, indent=2, ensure_ascii=False))
+    if args.out:
+        with atomic_dir(args.out) as tmp:
+            (tmp / "results.json").write_text(json.dumps({"model": args.model, "results": results}, indent=2))
     return 0
 
 
