@@ -133,13 +133,16 @@ def test_steel_tiny(tmp_path):
 def test_demo_tiny_and_resume_after_kill(tmp_path):
     """The demo recipe at toy scale, killed during pretraining and rerun: it continues."""
     out = tmp_path / "demo"
-    cmd = [sys.executable, "-m", "lmforge", "demo", "scale=tiny",
+    # 80 steps with a checkpoint every 5: the kill lands well inside the pretraining stage
+    cmd = [sys.executable, "-m", "lmforge", "demo", "scale=tiny", "stages.pretrain.train.max_steps=80",
            "stages.pretrain.train.save_every=5", "--out", str(out)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        env["OMP_NUM_THREADS"] = "1"  # one core per xdist worker
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     deadline = time.time() + 300
     while not list((out / "pretrain" / "checkpoints").glob("step-*")) and time.time() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "pretrain" / "stage.json").exists()
