@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ngram", type=int, default=13)
     p.add_argument("--perplexity", nargs="+", metavar="TEXT",
                    help="instead of scoring: perplexity and bits-per-byte on these text files")
+    p.add_argument("--chat", action="store_true",
+                   help="MC answered in free text by a chat model (chat template, greedy reply, the "
+                        "choice read by regex: 答案是X / X选项正确 / The answer is X / the option's text)")
     p.add_argument("--gsm8k", metavar="JSONL",
                    help="instead of MC: GSM8K-style generation on this jsonl (question, answer '#### N'); "
                         "--shots examples come from --gsm8k-train")
@@ -62,10 +65,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return cmd_generation(args)
     if not args.tasks:
         raise ValueError("give --tasks (or --perplexity / --contamination / --gsm8k / --translation)")
+    if args.chat:
+        return cmd_chat_mc(args)
     from lmforge.eval.runner import evaluate, markdown_table
     results = evaluate(args.model, parse_tasks(args.tasks, args.data_dir), args.shots,
                        args.batch_size, args.limit, args.out)
     print(markdown_table(results), end="")
+    return 0
+
+
+def cmd_chat_mc(args: argparse.Namespace) -> int:
+    import json
+
+    from lmforge.eval.generation import evaluate_mc_chat
+    from lmforge.eval.task import load_task
+    from lmforge.model.io import atomic_dir, load_model
+    from lmforge.tokenizer.core import Tokenizer
+
+    model, tok = load_model(args.model).eval(), Tokenizer.from_dir(args.model)
+    if not tok.chat_template:
+        raise ValueError(f"--chat: {args.model} has no chat_template in tokenizer_config.json")
+    results = {name: evaluate_mc_chat(model, tok, load_task(name, path), args.shots, args.limit)
+               for name, path in parse_tasks(args.tasks, args.data_dir).items()}
+    for name, r in results.items():
+        print(f"{name}: acc {r['acc']:.4f} (n {r['n']}, unparsed {r['unparsed']:.2%})")
+    if args.out:
+        with atomic_dir(args.out) as tmp:
+            (tmp / "results.json").write_text(json.dumps({"model": args.model, "results": results},
+                                                         indent=2, ensure_ascii=False))
     return 0
 
 

@@ -48,3 +48,36 @@ def chat_exact_match(model: CausalLM, tok: Tokenizer, records: Sequence[dict[str
     hits = [exact_match(p, a) for p, a in zip(preds, answers)]
     return {"n": len(hits), "exact_match": sum(hits) / max(len(hits), 1),
             "examples": [{"prediction": p, "answer": a} for p, a in list(zip(preds, answers))[:5]]}
+
+
+def choice_from_answer(answer: str, choices: Sequence[str]) -> int | None:
+    """The option a free-text answer picks: the letter by the regex cascade (答案是X, X选项正确,
+    "The answer is X", a leading letter ...), else an answer that is exactly one option's text."""
+    from lmforge.eval.task import LETTERS
+    from lmforge.eval.tasks.gsm8k import extract_choice
+
+    letter = extract_choice(answer)
+    if letter is not None and LETTERS.index(letter) < len(choices):
+        return LETTERS.index(letter)
+    text = answer.strip().rstrip("。.").strip()
+    matches = [i for i, c in enumerate(choices) if c.strip() == text]
+    return matches[0] if len(matches) == 1 else None
+
+
+def evaluate_mc_chat(model: CausalLM, tok: Tokenizer, task, shots: int = 0, limit: int | None = None,
+                     max_new_tokens: int = 32) -> dict[str, Any]:
+    """Multiple choice answered in free text by a chat model: the question (with its k-shot
+    examples) as one user turn, a greedy reply, the choice read from it. `unparsed` counts
+    replies that name no option (scored wrong)."""
+    items = task.items[:limit]
+    replies = chat_answers(model, tok, [[{"role": "user", "content": task.prompt(x, shots)}] for x in items],
+                           max_new_tokens)
+    picked = [choice_from_answer(r, x.choices) for r, x in zip(replies, items)]
+    hits = [p == x.answer for p, x in zip(picked, items)]
+    by_subject: dict[str, list[bool]] = {}
+    for x, h in zip(items, hits):
+        by_subject.setdefault(x.subject, []).append(h)
+    n = max(len(items), 1)
+    return {"n": len(items), "acc": sum(hits) / n, "unparsed": sum(p is None for p in picked) / n,
+            "subjects": {s: {"n": len(h), "acc": sum(h) / len(h)} for s, h in by_subject.items()},
+            "examples": [{"reply": r, "answer": x.choices[x.answer]} for r, x in list(zip(replies, items))[:3]]}

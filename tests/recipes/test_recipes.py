@@ -127,6 +127,7 @@ def test_steel_tiny(tmp_path):
     table = rec["eval"]["summary"]["tables"]["evaluation"]
     assert [r["model"] for r in table] == ["pretrained", "sft"]
     assert all(0 <= r["ceval acc"] <= 1 and 0 <= r["cmmlu acc"] <= 1 for r in table)
+    assert all(0 <= r["ceval chat acc"] <= 1 and 0 <= r["cmmlu chat unparsed"] <= 1 for r in table)
 
 
 @pytest.mark.slow

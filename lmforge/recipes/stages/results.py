@@ -44,6 +44,7 @@ class EvalParams(StageParams):
                                   description="MC task name (ceval, cmmlu, mmlu, jsonl, ...) -> data folder")
     shots: int = Field(0, ge=0)
     limit: int | None = Field(None, gt=0)
+    chat: bool = Field(False, description="also MC answered in free text (models with a chat template)")
     skill_test: str | None = Field(None, description="skill records scored by greedy generation")
     perplexity: list[str] = Field(default_factory=list, description="text files for bits-per-byte")
 
@@ -63,12 +64,29 @@ def evaluate(p: EvalParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
             for task, r in results.items():
                 row[f"{task} acc"] = round(r["acc"], 3)
                 row[f"{task} acc_norm"] = round(r["acc_norm"], 3)
+            if p.chat:
+                row.update(_chat_mc(model_dir, p))
         if p.skill_test:
             row["skill exact match"] = round(skill_scores(model_dir, p.skill_test)["accuracy"], 3)
         if p.perplexity:
             row["bits/byte"] = round(_bits_per_byte(model_dir, p.perplexity), 4)
         rows.append(row)
     return str(ctx.out_dir), {"tables": {"evaluation": rows}}
+
+
+def _chat_mc(model_dir: str, p: EvalParams) -> dict[str, Any]:
+    from lmforge.eval.generation import evaluate_mc_chat
+    from lmforge.eval.task import load_task
+    from lmforge.model import load_model
+    from lmforge.tokenizer import Tokenizer
+
+    model, tok = load_model(model_dir), Tokenizer.from_dir(model_dir)
+    out = {}
+    for task, folder in p.tasks.items():
+        r = evaluate_mc_chat(model, tok, load_task(task, folder), p.shots, p.limit)
+        out[f"{task} chat acc"] = round(r["acc"], 3)
+        out[f"{task} chat unparsed"] = round(r["unparsed"], 3)
+    return out
 
 
 def _bits_per_byte(model_dir: str, files: list[str]) -> float:
