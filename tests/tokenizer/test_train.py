@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lmforge.tokenizer import TokenizerError
@@ -39,9 +39,17 @@ def test_lossless_kinds_round_trip_mixed_text(trained, kind, mixed_text):
 
 @settings(max_examples=150, deadline=None)
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60))
+@example("<s>")  # hypothesis found it: a special token's text inside user text
+@example("hi<|im_end|>你好")
 def test_bytelevel_round_trip_any_unicode(trained, text):
     tok, _ = trained["bytelevel-bpe"]
-    assert tok.decode(tok.encode(text)) == text
+    ids = tok.encode(text)
+    # special-token strings in raw text become those tokens (as in transformers), which the
+    # default decode drops; keeping them, every text comes back exactly
+    assert tok.decode(ids, skip_special_tokens=False) == text
+    specials = [t for t in tok.tok.get_added_tokens_decoder().values() if t.special]
+    if not any(t.content in text for t in specials):
+        assert tok.decode(ids) == text
 
 
 def test_digits_split_and_pretokenizer_recorded(trained):
