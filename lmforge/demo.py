@@ -29,4 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the whole pipeline on built-in data (recipes/demo.yaml)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. scale=tiny (a toy run of the same stages)")
     p.add_argument("--out", default=None, help="run folder (default runs/demo)")
-    p.set_defaults(func=lambda a: run_demo(a.out, a.overrides) and None)
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    run_demo(args.out, args.overrides)

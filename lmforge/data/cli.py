@@ -52,16 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _sources(args: argparse.Namespace) -> dict:
-    from lmforge.data.read import ReadStats, expand, read_documents
+    from lmforge.data.read import ReadStats, documents_by_source, expand, read_documents
 
-    files = expand(args.input)
     if args.source:
-        return {args.source: read_documents(files, args.field, args.txt_mode, args.strict, ReadStats())}
-    by_source: dict[str, list[Path]] = {}
-    for f in files:
-        by_source.setdefault(f.name.split(".")[0], []).append(f)
-    return {name: read_documents(fs, args.field, args.txt_mode, args.strict, ReadStats())
-            for name, fs in by_source.items()}
+        return {args.source: read_documents(expand(args.input), args.field, args.txt_mode, args.strict,
+                                            ReadStats())}
+    return documents_by_source(args.input, args.field, args.txt_mode, args.strict)
 
 
 def cmd_clean(args: argparse.Namespace) -> None:

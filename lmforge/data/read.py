@@ -98,6 +98,16 @@ def read_documents(paths: Iterable[str | Path], text_field: str = "text", txt_mo
             stats.skip(str(path), f"truncated or unreadable compressed file ({e})", strict)
 
 
+def documents_by_source(paths: Iterable[str | Path], text_field: str = "text", txt_mode: TxtMode = "file",
+                        strict: bool = False) -> dict[str, Iterator[str]]:
+    """{source: documents}, a source being a file name up to its first dot (`zh.jsonl.gz` -> zh)."""
+    by_source: dict[str, list[Path]] = {}
+    for f in expand(paths):
+        by_source.setdefault(f.name.split(".")[0], []).append(f)
+    return {name: read_documents(fs, text_field, txt_mode, strict, ReadStats())
+            for name, fs in by_source.items()}
+
+
 def _txt(path: Path, mode: TxtMode, stats: ReadStats) -> Iterator[str]:
     with _open_text(path) as f:
         if mode == "file":

@@ -75,25 +75,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_chat_mc(args: argparse.Namespace) -> int:
-    import json
-
     from lmforge.eval.generation import evaluate_mc_chat
     from lmforge.eval.task import load_task
-    from lmforge.model.io import atomic_dir, load_model
-    from lmforge.tokenizer.core import Tokenizer
+    from lmforge.serve.text import load_for_inference
 
-    model, tok = load_model(args.model).eval(), Tokenizer.from_dir(args.model)
+    model, tok = load_for_inference(args.model)
     if not tok.chat_template:
         raise ValueError(f"--chat: {args.model} has no chat_template in tokenizer_config.json")
     results = {name: evaluate_mc_chat(model, tok, load_task(name, path), args.shots, args.limit)
                for name, path in parse_tasks(args.tasks, args.data_dir).items()}
     for name, r in results.items():
         print(f"{name}: acc {r['acc']:.4f} (n {r['n']}, unparsed {r['unparsed']:.2%})")
+    _write_results(args, results)
+    return 0
+
+
+def _write_results(args: argparse.Namespace, results: dict) -> None:
+    """<--out>/results.json, written atomically (no file when --out is not given)."""
+    import json
+
+    from lmforge.model.io import atomic_dir
+
     if args.out:
         with atomic_dir(args.out) as tmp:
             (tmp / "results.json").write_text(json.dumps({"model": args.model, "results": results},
                                                          indent=2, ensure_ascii=False))
-    return 0
 
 
 def cmd_generation(args: argparse.Namespace) -> int:
@@ -103,10 +109,9 @@ def cmd_generation(args: argparse.Namespace) -> int:
     from lmforge.eval.tasks.gsm8k import evaluate_gsm8k, read_gsm8k
     from lmforge.eval.tasks.mc import read_jsonl
     from lmforge.eval.tasks.translation import evaluate_translation
-    from lmforge.model.io import atomic_dir, load_model
-    from lmforge.tokenizer.core import Tokenizer
+    from lmforge.serve.text import load_for_inference
 
-    model, tok = load_model(args.model).eval(), Tokenizer.from_dir(args.model)
+    model, tok = load_for_inference(args.model)
     results = {}
     if args.gsm8k:
         items = read_gsm8k(args.gsm8k)[:args.limit]
@@ -124,9 +129,7 @@ def cmd_generation(args: argparse.Namespace) -> int:
         results[f"translation {args.direction}"] = evaluate_translation(
             model, tok, [(r[src], r[tgt]) for r in rows], args.direction, args.max_new_tokens)
     print(json.dumps(results, indent=2, ensure_ascii=False))
-    if args.out:
-        with atomic_dir(args.out) as tmp:
-            (tmp / "results.json").write_text(json.dumps({"model": args.model, "results": results}, indent=2))
+    _write_results(args, results)
     return 0
 
 

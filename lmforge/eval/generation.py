@@ -7,14 +7,9 @@ from typing import Any, Sequence
 
 from lmforge.model.generate import SamplingParams, generate
 from lmforge.model.transformer import CausalLM
-from lmforge.tokenizer.chat_template import END_OF_TURN, render, template_name
+from lmforge.serve.text import stop_token_ids
+from lmforge.tokenizer.chat_template import render
 from lmforge.tokenizer.core import Tokenizer
-
-
-def _stop_ids(tok: Tokenizer) -> list[int]:
-    name = template_name(tok.chat_template or "")
-    ids = {tok.token_id(END_OF_TURN.get(name) if name else None), tok.eos_id}
-    return sorted(i for i in ids if i is not None)
 
 
 def chat_answers(model: CausalLM, tok: Tokenizer, conversations: Sequence[list[dict[str, str]]],
@@ -22,7 +17,7 @@ def chat_answers(model: CausalLM, tok: Tokenizer, conversations: Sequence[list[d
     """The model's greedy reply to each conversation (ending in a user turn), cut at the end of turn."""
     was = model.training
     model.eval()
-    params = SamplingParams(max_new_tokens=max_new_tokens, stop_token_ids=_stop_ids(tok))
+    params = SamplingParams(max_new_tokens=max_new_tokens, stop_token_ids=stop_token_ids(tok, model.config))
     out: list[str] = []
     for i in range(0, len(conversations), batch_size):
         prompts = [render(tok, c, add_generation_prompt=True)[0] for c in conversations[i:i + batch_size]]

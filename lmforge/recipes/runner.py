@@ -132,27 +132,30 @@ def _refs(value: Any) -> list[str]:
     return []
 
 
+def _map_strings(value: Any, fn: Callable[[str], Any]) -> Any:
+    """`value` with `fn` applied to every string inside its dicts and lists."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {k: _map_strings(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_strings(v, fn) for v in value]
+    return value
+
+
 def _with_recipe_dir(value: Any, folder: Path) -> Any:
     """"{recipe_dir}" in a string is the recipe file's folder (for data shipped beside it)."""
-    if isinstance(value, str):
-        return value.replace("{recipe_dir}", str(folder))
-    if isinstance(value, dict):
-        return {k: _with_recipe_dir(v, folder) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_with_recipe_dir(v, folder) for v in value]
-    return value
+    return _map_strings(value, lambda s: s.replace("{recipe_dir}", str(folder)))
 
 
 def resolve(value: Any, outputs: dict[str, str]) -> Any:
     """Replace "@stage" (or "@stage/sub/path") with the earlier stage's output path."""
-    if isinstance(value, str) and value.startswith("@"):
-        name, _, rest = value[1:].partition("/")
+    def one(s: str) -> str:
+        if not s.startswith("@"):
+            return s
+        name, _, rest = s[1:].partition("/")
         return str(Path(outputs[name]) / rest) if rest else outputs[name]
-    if isinstance(value, dict):
-        return {k: resolve(v, outputs) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve(v, outputs) for v in value]
-    return value
+    return _map_strings(value, one)
 
 
 def stage_record(stage_dir: Path) -> dict[str, Any] | None:

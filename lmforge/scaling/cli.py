@@ -115,12 +115,11 @@ def cmd_plan(args: argparse.Namespace) -> None:
 
 
 def _predict_at(law, args: argparse.Namespace, flops: float) -> None:
-    from lmforge.model import preset
-    from lmforge.model.flops import flops_per_token, human, param_count
+    from lmforge.model.flops import human
+    from lmforge.scaling.plan import preset_size
 
     if args.preset:
-        cfg = preset(args.preset)
-        n, fpt = float(param_count(cfg)), flops_per_token(cfg)
+        n, fpt = preset_size(args.preset)
     else:
         n, fpt = args.params, 6 * args.params
     d = args.tokens or flops / fpt

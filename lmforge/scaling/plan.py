@@ -23,6 +23,15 @@ def gpu_flops(gpu: str, count: int, hours: float, mfu: float) -> float:
     return count * hours * 3600 * GPU_PEAK_BF16[key] * mfu
 
 
+def preset_size(name: str) -> tuple[float, float]:
+    """A preset's parameter count and training FLOPs per token."""
+    from lmforge.model import preset
+    from lmforge.model.flops import flops_per_token, param_count
+
+    cfg = preset(name)
+    return float(param_count(cfg)), float(flops_per_token(cfg))
+
+
 def optimal_allocation(params: dict[str, float], flops: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """N*, D* minimising E + A/N^alpha + B/D^beta subject to 6ND = C (Hoffmann et al. eq. 4):
     N* = G (C/6)^a, D* = (C/6)^b / G, G = (alpha A / (beta B))^(1/(alpha+beta)),

@@ -12,16 +12,6 @@ from pydantic import Field
 from lmforge.recipes.runner import StageContext, StageParams, stage_kind
 
 
-def _jsonl_sources(folder: str, text_field: str = "text") -> dict[str, Any]:
-    """{file stem: documents} for every jsonl/txt/parquet file under a corpus folder."""
-    from lmforge.data.read import expand, read_documents
-
-    by_source: dict[str, list[Path]] = {}
-    for f in expand([folder]):
-        by_source.setdefault(f.name.split(".")[0], []).append(f)
-    return {name: read_documents(files, text_field) for name, files in by_source.items()}
-
-
 class CorpusParams(StageParams):
     max_chars: int = Field(2_000_000, gt=0, description="built-in corpus size")
     zh_share: float = Field(0.5, ge=0, le=1)
@@ -128,9 +118,10 @@ class PackParams(StageParams):
 def pack(p: PackParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     """`lmforge data pack`: token shards + manifest, train/val per source."""
     from lmforge.data.pack import pack_texts, read_manifest
+    from lmforge.data.read import documents_by_source
     from lmforge.tokenizer import Tokenizer
 
-    out = pack_texts(_jsonl_sources(p.input, p.text_field), Tokenizer.from_dir(p.tokenizer),
+    out = pack_texts(documents_by_source([p.input], p.text_field), Tokenizer.from_dir(p.tokenizer),
                      ctx.out_dir / "packed", val_fraction=p.val_fraction)
     sources = read_manifest(out)["sources"]
     rows = [{"source": s, "train tokens": v["tokens"]["train"], "val tokens": v["tokens"]["val"]}
@@ -171,8 +162,7 @@ def sft_data(p: SFTDataParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     rng = random.Random(p.seed)
     numbers = list(range(100))
     test_numbers = set(rng.sample(numbers, min(p.skill_test // 2, len(numbers) // 4)))
-    train_numbers = range(100)
-    train_numbers = [n for n in train_numbers if n not in test_numbers]
+    train_numbers = [n for n in numbers if n not in test_numbers]
     parts: dict[str, list[dict[str, Any]]] = {
         "number skill": number_skill(p.skill_count, p.seed, train_numbers) if p.skill_count else []}
     if p.self_cognition:

@@ -54,33 +54,32 @@ def evaluate(p: EvalParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     """`lmforge eval`: MC accuracy (lm-eval style), skill exact match, bits-per-byte, per model."""
     from lmforge.eval.runner import evaluate as evaluate_mc
     from lmforge.recipes.stages.training import skill_scores
+    from lmforge.serve.text import load_for_inference
 
     rows = []
     for label, model_dir in p.models.items():
+        model, tok = load_for_inference(model_dir)  # once per model, for every measure
         row: dict[str, Any] = {"model": label}
         if p.tasks:
             results = evaluate_mc(model_dir, {k: Path(v) for k, v in p.tasks.items()}, p.shots,
-                                  limit=p.limit, out=ctx.out_dir / label, progress=False)
+                                  limit=p.limit, out=ctx.out_dir / label, model=model, progress=False)
             for task, r in results.items():
                 row[f"{task} acc"] = round(r["acc"], 3)
                 row[f"{task} acc_norm"] = round(r["acc_norm"], 3)
             if p.chat:
-                row.update(_chat_mc(model_dir, p))
+                row.update(_chat_mc(model, tok, p))
         if p.skill_test:
-            row["skill exact match"] = round(skill_scores(model_dir, p.skill_test)["accuracy"], 3)
+            row["skill exact match"] = round(skill_scores(model, tok, p.skill_test)["accuracy"], 3)
         if p.perplexity:
-            row["bits/byte"] = round(_bits_per_byte(model_dir, p.perplexity), 4)
+            row["bits/byte"] = round(_bits_per_byte(model, tok, p.perplexity), 4)
         rows.append(row)
     return str(ctx.out_dir), {"tables": {"evaluation": rows}}
 
 
-def _chat_mc(model_dir: str, p: EvalParams) -> dict[str, Any]:
+def _chat_mc(model, tok, p: EvalParams) -> dict[str, Any]:
     from lmforge.eval.generation import evaluate_mc_chat
     from lmforge.eval.task import load_task
-    from lmforge.model import load_model
-    from lmforge.tokenizer import Tokenizer
 
-    model, tok = load_model(model_dir), Tokenizer.from_dir(model_dir)
     out = {}
     for task, folder in p.tasks.items():
         r = evaluate_mc_chat(model, tok, load_task(task, folder), p.shots, p.limit)
@@ -89,14 +88,12 @@ def _chat_mc(model_dir: str, p: EvalParams) -> dict[str, Any]:
     return out
 
 
-def _bits_per_byte(model_dir: str, files: list[str]) -> float:
+def _bits_per_byte(model, tok, files: list[str]) -> float:
     from lmforge.data.read import read_documents
     from lmforge.eval.perplexity import perplexity
-    from lmforge.model import load_model
-    from lmforge.tokenizer import Tokenizer
 
     docs = list(read_documents(files))[:64]
-    return perplexity(load_model(model_dir).eval(), Tokenizer.from_dir(model_dir), docs)["bits_per_byte"]
+    return perplexity(model.eval(), tok, docs)["bits_per_byte"]
 
 
 class CompareParams(StageParams):
@@ -179,10 +176,9 @@ def scaling_plan(p: PlanParams, ctx: StageContext) -> tuple[str, dict[str, Any]]
     """`lmforge scaling plan`: compute-optimal N and D for a budget, with intervals."""
     import json
 
-    from lmforge.model import preset
-    from lmforge.model.flops import flops_per_token, human, param_count
+    from lmforge.model.flops import human
     from lmforge.scaling.fit import ScalingLaw, default_law
-    from lmforge.scaling.plan import gpu_flops, plan
+    from lmforge.scaling.plan import gpu_flops, plan, preset_size
 
     if p.flops is None and not (p.gpu and p.days):
         raise ValueError("scaling_plan: give `flops`, or `gpu`, `count`, `days` (and `mfu`)")
@@ -195,11 +191,10 @@ def scaling_plan(p: PlanParams, ctx: StageContext) -> tuple[str, dict[str, Any]]
                      "predicted loss at (N*, D*)": f"{r.loss:.3f} [{r.loss_interval[0]:.3f}, "
                                                    f"{r.loss_interval[1]:.3f}]"}}
     if p.preset:
-        cfg = preset(p.preset)
-        n = float(param_count(cfg))
-        d = flops / flops_per_token(cfg)
+        n, fpt = preset_size(p.preset)
+        d = flops / fpt
         summary["headline"][f"{p.preset}: {human(n)} params on {human(d)} tokens"] = \
             f"predicted loss {float(law.predict(n, d)):.3f}"
     out = ctx.out_dir / "plan.json"
-    out.write_text(json.dumps({k: v for k, v in summary.items()}, indent=2, default=str))
+    out.write_text(json.dumps(summary, indent=2, default=str))
     return str(out), summary

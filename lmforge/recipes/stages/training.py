@@ -181,14 +181,11 @@ class SFTParams(StageParams):
     dpo: DPOOptions = Field(default_factory=DPOOptions)
 
 
-def skill_scores(model_dir: str | Path, test_file: str) -> dict[str, Any]:
+def skill_scores(model, tok, test_file: str) -> dict[str, Any]:
     """Exact match on skill records, overall and per language, with a few examples."""
     from lmforge.eval.generation import chat_exact_match
-    from lmforge.model import load_model
     from lmforge.sft.data import read_jsonl
-    from lmforge.tokenizer import Tokenizer
 
-    model, tok = load_model(model_dir), Tokenizer.from_dir(model_dir)
     records = list(read_jsonl(test_file))
     overall = chat_exact_match(model, tok, records)
     scores: dict[str, Any] = {"accuracy": overall["exact_match"], "examples": overall["examples"]}
@@ -199,10 +196,11 @@ def skill_scores(model_dir: str | Path, test_file: str) -> dict[str, Any]:
 
 
 def _tune(p: SFTParams, ctx: StageContext, verb: str) -> tuple[str, dict[str, Any]]:
+    from lmforge.serve.text import load_for_inference
     from lmforge.sft.cli import SFTConfig, run_dpo, run_sft
 
     cfg = SFTConfig(out=str(ctx.out_dir), model=p.model, data=p.data, train=p.train, dpo=p.dpo)
-    before = skill_scores(p.model, p.skill_test) if p.skill_test else None
+    before = skill_scores(*load_for_inference(p.model), p.skill_test) if p.skill_test else None
     result = (run_sft if verb == "sft" else run_dpo)(cfg)
     if result.interrupted:
         raise StageInterrupted(f"{ctx.name} interrupted at step {result.step}")
@@ -216,7 +214,7 @@ def _tune(p: SFTParams, ctx: StageContext, verb: str) -> tuple[str, dict[str, An
         summary["reward_accuracy_last10"] = acc
         headline["DPO reward accuracy (last 10 steps)"] = round(acc, 3)
     if before is not None:
-        after = skill_scores(result.model_dir, p.skill_test)
+        after = skill_scores(*load_for_inference(result.model_dir), p.skill_test)
         summary["tables"] = {"skill test examples after": after.pop("examples")}
         before.pop("examples")
         summary.update({f"skill_{k}_before": v for k, v in before.items()})
