@@ -53,20 +53,29 @@ class StageParams(BaseModel):
 
 # kind -> (its parameters, function(params, ctx) -> (output path, summary for the report))
 StageFn = Callable[[Any, StageContext], tuple[str, dict[str, Any]]]
-STAGE_KINDS: dict[str, tuple[type[StageParams], StageFn]] = {}
+STAGE_KINDS: dict[str, tuple[type[BaseModel], StageFn]] = {}
 
 
-def stage_kind(name: str, params: type[StageParams]) -> Callable[[StageFn], StageFn]:
+def stage_kind(name: str, params: type[BaseModel]) -> Callable[[StageFn], StageFn]:
+    """Register a stage kind; `params` is the operation's own config (its `out` is the stage's
+    folder) or, for report-only stages, a StageParams."""
     def deco(fn: StageFn) -> StageFn:
         STAGE_KINDS[name] = (params, fn)
         return fn
     return deco
 
 
-def check_params(kind: str, params: dict[str, Any], where: str, when_loading: bool = False) -> StageParams:
+def check_params(kind: str, params: dict[str, Any], where: str, when_loading: bool = False,
+                 out_dir: Path | None = None) -> BaseModel:
     """Typed parameters; while loading a recipe, files that earlier stages will write are not
-    checked yet."""
-    return validate(STAGE_KINDS[kind][0], params, where, {"files_made_later": when_loading})
+    checked yet. A kind whose parameters are an operation's config (with an `out` field) gets
+    the stage's own folder as `out`: the runner decides where each stage writes."""
+    cls = STAGE_KINDS[kind][0]
+    if "out" in cls.model_fields:
+        if "out" in params:
+            raise ConfigError(f"{where}.out: set by the recipe runner (each stage writes its own folder)")
+        params = {**params, "out": str(out_dir or ".")}
+    return validate(cls, params, where, {"files_made_later": when_loading})
 
 
 @dataclass
@@ -196,7 +205,8 @@ def run_recipe(recipe: Recipe, log: Callable[[str], None] = print,
                                summaries={k: v["summary"] for k, v in records.items()},
                                scale=recipe.scale)
             params = check_params(spec["kind"], resolve({k: v for k, v in spec.items()
-                                                         if k != "kind"}, outputs), f"stages.{name}")
+                                                         if k != "kind"}, outputs), f"stages.{name}",
+                                  out_dir=stage_dir)
             log(f"[{recipe.name}] {name}: running {spec['kind']}")
             t0 = time.time()
             output, summary = STAGE_KINDS[spec["kind"]][1](params, ctx)

@@ -32,7 +32,7 @@ class RunOutcome:
     best_val_loss: float
 
 
-Runner = Callable[[Any], RunOutcome]  # takes a lmforge.train.cli.PretrainConfig
+Runner = Callable[[Any], RunOutcome]  # takes a lmforge.train.pretrain.PretrainConfig
 
 
 def size_overrides(depth: int, aspect: int = 64, head_dim: int = 64, kv_ratio: int = 1) -> dict[str, int]:
@@ -65,7 +65,7 @@ def _best_val(run_dir: Path) -> float | None:
 
 def pretrain_runner(cfg: Any) -> RunOutcome:
     """Run one point with the real trainer (`lmforge pretrain` semantics)."""
-    from lmforge.train.cli import run_pretrain
+    from lmforge.train.pretrain import run_pretrain
 
     result, _ = run_pretrain(cfg, created_by="lmforge scaling sweep")
     if result.interrupted or result.val_loss is None:
@@ -99,7 +99,7 @@ def run_sweep(base: dict[str, Any], depths: Sequence[int], token_budgets: Sequen
     fields, its train section the batch and seq_len; max_steps comes from each budget.
     """
     from lmforge.data.pack import read_manifest
-    from lmforge.train.cli import PretrainConfig
+    from lmforge.train.pretrain import PretrainConfig
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

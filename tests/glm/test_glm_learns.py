@@ -19,7 +19,7 @@ def test_glm_pretraining_learns_to_infill(tmp_path):
     from lmforge.data.pack import pack_texts
     from lmforge.model import build_model, preset
     from lmforge.tokenizer import byte_tokenizer
-    from lmforge.train.cli import PretrainConfig, glm_setup
+    from lmforge.train.pretrain import PretrainConfig, glm_setup
     from lmforge.train.trainer import evaluate
 
     tok = byte_tokenizer()

@@ -43,7 +43,7 @@ def mixed_set(seed: int = 7) -> tuple[list[dict], list[str]]:
 def test_entropy_band_excludes_junk(tmp_path, base_dir):  # noqa: F811
     from lmforge.config import load_config
     from lmforge.select.cli import cmd_entropy
-    from lmforge.sft.cli import SFTConfig, run_sft
+    from lmforge.sft.finetune import SFTConfig, run_sft
 
     # the "base" model: the tiny model after a short run on good data of this kind
     train = tmp_path / "train.jsonl"

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lmforge.config import load_config
-from lmforge.sft.cli import SFTConfig, run_dpo, run_sft
+from lmforge.sft.finetune import DPOConfig, SFTConfig, run_dpo, run_sft
 from lmforge.synth.skills import number_preferences, number_skill
 
 
@@ -13,12 +13,12 @@ def _write(path, recs):
     return str(path)
 
 
-def _cfg(tmp_path, base_dir, files, out, steps, lr, batch=16, extra=""):
+def _cfg(tmp_path, base_dir, files, out, steps, lr, batch=16, extra="", cls=SFTConfig):
     y = tmp_path / f"{out}.yaml"
     y.write_text(f"out: {tmp_path / out}\nmodel: {base_dir}\ndata:\n  files: {json.dumps(files)}\n  max_len: 64\n"
                  f"train:\n  max_steps: {steps}\n  lr: {lr}\n  batch_size: {batch}\n  warmup_steps: 2\n"
                  f"  weight_decay: 0.0\n  device: cpu\n  precision: fp32\n{extra}")
-    return load_config(SFTConfig, y, [])
+    return load_config(cls, y, [])
 
 
 @pytest.mark.slow
@@ -26,7 +26,7 @@ def test_dpo_reward_accuracy_rises(tmp_path, base_dir):
     pairs = number_preferences(32, seed=1, numbers=range(20))
     pairs.append({"prompt": "x", "chosen": "same", "rejected": "same"})
     cfg = _cfg(tmp_path, base_dir, [_write(tmp_path / "p.jsonl", pairs)], "dpo", 30, 5e-3,
-               extra="dpo:\n  beta: 0.1\n")
+               extra="dpo:\n  beta: 0.1\n", cls=DPOConfig)
     run_dpo(cfg)
     lines = [json.loads(x) for x in (tmp_path / "dpo" / "metrics.jsonl").read_text().splitlines()]
     acc = [x["rewards/accuracy"] for x in lines if "rewards/accuracy" in x]

@@ -11,7 +11,7 @@ import torch
 from lmforge.config import ConfigError, load_config
 from lmforge.model import load_model
 from lmforge.train.checkpoint import checkpoints
-from lmforge.train.cli import PretrainConfig, run_pretrain
+from lmforge.train.pretrain import PretrainConfig, run_pretrain
 
 from .conftest import CLI, ENV, read_losses as losses
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field
 
 from lmforge.data.loader import DataConfig
+from lmforge.model.flops import param_count
+from lmforge.model.io import load_config, save_model
+from lmforge.model.source import ModelSource
 from lmforge.recipes.runner import StageContext, StageParams, stage_kind
 from lmforge.report import read_metrics
-from lmforge.sft.cli import DPOOptions, SFTData
-from lmforge.train.config import TrainConfig
+from lmforge.sft.finetune import DPOConfig, SFTConfig, run_dpo, run_sft
+from lmforge.train.pretrain import PretrainConfig, run_pretrain
 
 
 class StageInterrupted(KeyboardInterrupt):
@@ -47,59 +50,21 @@ def val_loss(model_dir: str | Path, data_path: str, seq_len: int, batch_size: in
                     torch.device("cpu"), nullcontext, batches)[0]
 
 
-class ModelParams(StageParams):
-    model_config = ConfigDict(extra="allow")  # further fields override the preset's
-    path: str | None = Field(None, description="an existing model folder (ours or transformers')")
-    preset: str | None = Field(None, description="... or a fresh model of this preset")
-    tokenizer: str | None = Field(None, description="tokenizer folder for a fresh model")
-
-    @model_validator(mode="after")
-    def _some(self) -> "ModelParams":
-        if not (self.path or self.preset):  # with both, `preset` is the shape --dry-run assumes
-            raise ValueError("give `path` (an existing model folder) or `preset` (a fresh model)")
-        return self
-
-
-@stage_kind("model", ModelParams)
-def model(p: ModelParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+@stage_kind("model", ModelSource)
+def model(p: ModelSource, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     """A start point: released weights (`path`, e.g. Mistral 7B for SOLAR) or `lmforge model init`."""
-    from lmforge.model import build_model, preset, save_model
-    from lmforge.model.flops import param_count
-    from lmforge.model.io import load_config
-    from lmforge.tokenizer import Tokenizer
-
     if p.path:
-        cfg = load_config(p.path)  # a clear error if it is not a model folder
+        cfg = p.config()  # a clear error if it is not a model folder
         return p.path, {"params": f"{param_count(cfg):,}", "layers": cfg.num_hidden_layers}
-    fields = dict(p.model_extra or {})
-    if p.tokenizer:
-        tok = Tokenizer.from_dir(p.tokenizer)
-        fields.update(vocab_size=tok.vocab_size, bos_token_id=tok.bos_id, eos_token_id=tok.eos_id,
-                      pad_token_id=tok.pad_id)
-    built = build_model(preset(p.preset, **fields))
+    built = p.build()
     out = save_model(built, ctx.out_dir / "model", created_by=f"lmforge run: {ctx.name}",
                      copy_from=p.tokenizer)
     return str(out), {"params": f"{built.num_parameters():,}", "layers": built.config.num_hidden_layers}
 
 
-class PretrainParams(StageParams):
-    model: str | dict[str, Any] = Field(description="a model folder to continue, or {preset: NAME, ...}")
-    data: DataConfig
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    tokenizer: str | None = Field(None, description="tokenizer folder (default: the model folder's)")
-
-
-@stage_kind("pretrain", PretrainParams)
-def pretrain(p: PretrainParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+@stage_kind("pretrain", PretrainConfig)
+def pretrain(cfg: PretrainConfig, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     """`lmforge pretrain`: from scratch or continued; a killed stage resumes from its checkpoints."""
-    from lmforge.train.cli import ModelSpec, PretrainConfig, run_pretrain
-
-    model = ModelSpec.model_validate({"from": p.model} if isinstance(p.model, str) else p.model)
-    cfg = PretrainConfig(out=str(ctx.out_dir), model=model, data=p.data, train=p.train,
-                         tokenizer=p.tokenizer)
-    from lmforge.model.flops import param_count
-    from lmforge.model.io import load_config
-
     result, seen = run_pretrain(cfg, created_by=f"lmforge run: {ctx.name}")
     if result.interrupted:
         raise StageInterrupted(f"{ctx.name} interrupted at step {result.step}")
@@ -173,12 +138,18 @@ def grow_upcycle(p: UpcycleParams, ctx: StageContext) -> tuple[str, dict[str, An
     return str(out), {"experts": p.experts, "top_k": p.top_k}
 
 
-class SFTParams(StageParams):
-    model: str
-    data: SFTData
-    train: TrainConfig = Field(default_factory=TrainConfig)
+class SkillTest(BaseModel):
+    """Report-only: skill records (messages + answer) scored before and after tuning."""
+
     skill_test: str | None = Field(None, description="skill records (messages + answer) scored before/after")
-    dpo: DPOOptions = Field(default_factory=DPOOptions)
+
+
+class SFTStage(SFTConfig, SkillTest):
+    pass
+
+
+class DPOStage(DPOConfig, SkillTest):
+    pass
 
 
 def skill_scores(model, tok, test_file: str) -> dict[str, Any]:
@@ -195,13 +166,11 @@ def skill_scores(model, tok, test_file: str) -> dict[str, Any]:
     return scores
 
 
-def _tune(p: SFTParams, ctx: StageContext, verb: str) -> tuple[str, dict[str, Any]]:
+def _tune(p: SFTStage | DPOStage, ctx: StageContext, verb: str) -> tuple[str, dict[str, Any]]:
     from lmforge.serve.text import load_for_inference
-    from lmforge.sft.cli import SFTConfig, run_dpo, run_sft
 
-    cfg = SFTConfig(out=str(ctx.out_dir), model=p.model, data=p.data, train=p.train, dpo=p.dpo)
     before = skill_scores(*load_for_inference(p.model), p.skill_test) if p.skill_test else None
-    result = (run_sft if verb == "sft" else run_dpo)(cfg)
+    result = run_sft(p) if verb == "sft" else run_dpo(p)
     if result.interrupted:
         raise StageInterrupted(f"{ctx.name} interrupted at step {result.step}")
     rows = read_metrics(ctx.out_dir / "metrics.jsonl")
@@ -225,13 +194,13 @@ def _tune(p: SFTParams, ctx: StageContext, verb: str) -> tuple[str, dict[str, An
     return str(result.model_dir), summary
 
 
-@stage_kind("sft", SFTParams)
-def sft(p: SFTParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+@stage_kind("sft", SFTStage)
+def sft(p: SFTStage, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     """`lmforge sft`: loss on assistant tokens only; the skill test before and after."""
     return _tune(p, ctx, "sft")
 
 
-@stage_kind("dpo", SFTParams)
-def dpo(p: SFTParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+@stage_kind("dpo", DPOStage)
+def dpo(p: DPOStage, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     """`lmforge dpo`: preference pairs against the frozen start model."""
     return _tune(p, ctx, "dpo")

@@ -7,6 +7,9 @@ import importlib
 import sys
 from typing import Sequence
 
+from lmforge.cli.derive import config_keys, split_overrides
+from lmforge.errors import UserError
+
 # Each module defines `register(subparsers)`; a handler is set with `set_defaults(func=...)`.
 COMMAND_MODULES = [
     "lmforge.model.cli",
@@ -14,12 +17,11 @@ COMMAND_MODULES = [
     "lmforge.data.cli",
     "lmforge.tokenizer.cli",
     "lmforge.grow.cli",
-    "lmforge.train.cli",
+    "lmforge.cli.train",
     "lmforge.scaling.cli",
     "lmforge.export.cli",
     "lmforge.serve.cli",
     "lmforge.eval.cli",
-    "lmforge.sft.cli",
     "lmforge.sft.data_cli",
     "lmforge.select.cli",
     "lmforge.recipes.cli",
@@ -40,9 +42,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Find the verb's own parser, take its key=value overrides from anywhere on the line, and
+    parse the rest; `args.overrides` holds the overrides, `args.command_path` the verb's words."""
+    node, words, i = parser, [], 0
+    while i < len(argv) and not hasattr(node, "lmforge_verb"):
+        subs = _subparsers(node)
+        if argv[i] in subs:
+            node, words = subs[argv[i]], words + [argv[i]]
+        elif not argv[i].startswith("-") or not subs:
+            break
+        i += 1
+    verb = getattr(node, "lmforge_verb", None)
+    if verb is None:
+        return parser.parse_args(argv)
+    keys = None if verb.any_override else config_keys(verb.config)
+    rest, overrides = split_overrides(argv[i:], node, keys)
+    args = parser.parse_args(argv[:i] + rest)
+    args.overrides, args.command_path = overrides, " ".join(words)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, list(sys.argv[1:] if argv is None else argv))
     try:
         result = args.func(args)
     except USER_ERRORS as e:
