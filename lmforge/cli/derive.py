@@ -173,7 +173,7 @@ def add_verb(sub: argparse._SubParsersAction, name: str, verb: Verb) -> argparse
                        help=f"same as --{key_of(target, fields[target]).replace('_', '-')}")
     if verb.extra_args:
         verb.extra_args(p)
-    p.set_defaults(func=lambda args, _v=verb: run_verb(_v, args))
+    p.set_defaults(func=lambda args, _v=verb: run_verb(_v, args), lmforge_verb=verb)
     p.lmforge_verb = verb  # type: ignore[attr-defined]  (main() splits overrides with it)
     return p
 

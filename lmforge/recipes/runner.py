@@ -24,58 +24,15 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict
-
-from lmforge.config import ConfigError, apply_overrides, read_yaml, validate
+import lmforge.recipes.stages  # noqa: F401  (registers the stage kinds)
+from lmforge.config import ConfigError, apply_overrides, read_yaml
+from lmforge.recipes.kinds import STAGE_KINDS, StageContext, StageParams, check_params  # noqa: F401
 
 STAGE_FILE = "stage.json"
-
-
-@dataclass
-class StageContext:
-    name: str
-    out_dir: Path  # this stage's folder
-    run_dir: Path  # the recipe's folder
-    outputs: dict[str, str]  # earlier stage name -> output path
-    summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
-    scale: str = "tiny"
-
-
-class StageParams(BaseModel):
-    """A stage kind's parameters: typed, unknown keys rejected when the recipe is loaded."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-# kind -> (its parameters, function(params, ctx) -> (output path, summary for the report))
-StageFn = Callable[[Any, StageContext], tuple[str, dict[str, Any]]]
-STAGE_KINDS: dict[str, tuple[type[BaseModel], StageFn]] = {}
-
-
-def stage_kind(name: str, params: type[BaseModel]) -> Callable[[StageFn], StageFn]:
-    """Register a stage kind; `params` is the operation's own config (its `out` is the stage's
-    folder) or, for report-only stages, a StageParams."""
-    def deco(fn: StageFn) -> StageFn:
-        STAGE_KINDS[name] = (params, fn)
-        return fn
-    return deco
-
-
-def check_params(kind: str, params: dict[str, Any], where: str, when_loading: bool = False,
-                 out_dir: Path | None = None) -> BaseModel:
-    """Typed parameters; while loading a recipe, files that earlier stages will write are not
-    checked yet. A kind whose parameters are an operation's config (with an `out` field) gets
-    the stage's own folder as `out`: the runner decides where each stage writes."""
-    cls = STAGE_KINDS[kind][0]
-    if "out" in cls.model_fields:
-        if "out" in params:
-            raise ConfigError(f"{where}.out: set by the recipe runner (each stage writes its own folder)")
-        params = {**params, "out": str(out_dir or ".")}
-    return validate(cls, params, where, {"files_made_later": when_loading})
 
 
 @dataclass
@@ -90,8 +47,6 @@ class Recipe:
 
 def load_recipe(path: str | Path, overrides: list[str] = (), out: str | None = None) -> Recipe:
     """Read a recipe, apply its scale's overrides then the command line's, check every stage."""
-    import lmforge.recipes.stages  # noqa: F401  (registers the stage kinds)
-
     path = Path(path)
     data = read_yaml(path)
     cli_scale = [o for o in overrides if o.startswith("scale=")]

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from lmforge.recipes.runner import StageContext, StageParams, stage_kind
+from lmforge.recipes.kinds import StageContext, StageParams, stage_kind
 
 
 class SelectParams(StageParams):

@@ -11,7 +11,7 @@ from lmforge.data.loader import DataConfig
 from lmforge.model.flops import param_count
 from lmforge.model.io import load_config, save_model
 from lmforge.model.source import ModelSource
-from lmforge.recipes.runner import StageContext, StageParams, stage_kind
+from lmforge.recipes.kinds import StageContext, StageParams, stage_kind
 from lmforge.report import read_metrics
 from lmforge.sft.finetune import DPOConfig, SFTConfig, run_dpo, run_sft
 from lmforge.train.pretrain import PretrainConfig, run_pretrain
