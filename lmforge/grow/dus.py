@@ -29,16 +29,20 @@ def drop_for_target(n_layers: int, target_layers: int) -> int:
     return n_layers - target_layers // 2
 
 
+def dus_layers(n_layers: int, drop: int | None = None, target_layers: int | None = None) -> tuple[int, int]:
+    """(m, layers after growth) for an n-layer base: the one place of the 2(n - m) arithmetic."""
+    if (drop is None) == (target_layers is None):
+        raise ValueError("give exactly one of --drop or --target-layers")
+    m = drop_for_target(n_layers, target_layers) if drop is None else drop
+    return m, 2 * (n_layers - m)
+
+
 def depth_upscale(model_dir: str | Path, out: str | Path, drop: int | None = None,
                   target_layers: int | None = None) -> Path:
     """`lmforge grow dus`: write the depth up-scaled copy of `model_dir` to `out`."""
-    if (drop is None) == (target_layers is None):
-        raise ValueError("give exactly one of --drop or --target-layers")
     n = load_config(model_dir).num_hidden_layers
-    if drop is None:
-        drop = drop_for_target(n, target_layers)
+    drop, layers = dus_layers(n, drop, target_layers)
     slices = dus_slices(model_dir, n, drop)
     return save_stacked(slices, out, "lmforge grow dus",
-                        {"method": "dus", "base_layers": n, "drop": drop,
-                         "layers": 2 * (n - drop),
+                        {"method": "dus", "base_layers": n, "drop": drop, "layers": layers,
                          "slices": [s.model_dump() for s in slices]})
