@@ -1,4 +1,9 @@
-"""Training checkpoints: model folder + trainer state, written atomically, last K kept."""
+"""Training checkpoints: model folder + trainer state, written atomically, last K kept.
+
+The trainer state (optimizer, scheduler, RNG, data position, step) is safetensors + JSON
+(`state_file`); nothing in a checkpoint is unpickled, so a checkpoint from another machine
+or a shared run folder cannot run code. Old pickled `trainer_state.pt` files are refused.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from lmforge.errors import UserError
 from lmforge.model.io import atomic_dir, read_weights, save_model
 from lmforge.model.transformer import CausalLM
+from lmforge.train.state_file import StateFileError, load_state, save_state
 
-STATE_FILE = "trainer_state.pt"
+STATE_STEM = "trainer_state"  # trainer_state.json + trainer_state.safetensors
+STATE_FILE = STATE_STEM + ".json"
+LEGACY_STATE_FILE = "trainer_state.pt"  # pickle (lmforge before the safetensors state): refused
+
+
+class CheckpointError(UserError):
+    """A checkpoint that cannot be resumed from; the message names the file and why."""
+
+
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -40,8 +55,13 @@ def checkpoints(run_dir: Path) -> list[Path]:
     if not root.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in root.iterdir()
-             if (m := _STEP_DIR.match(p.name)) and (p / STATE_FILE).is_file()]
+             if (m := _STEP_DIR.match(p.name)) and _has_state(p)]
     return [p for _, p in sorted(found)]
+
+
+def _has_state(step_dir: Path) -> bool:
+    """Complete: the new state pair, or a legacy pickle (listed so resuming says why it can't)."""
+    return (step_dir / STATE_FILE).is_file() or (step_dir / LEGACY_STATE_FILE).is_file()
 
 
 def unsharded(model: CausalLM, full_state: dict[str, torch.Tensor]) -> CausalLM:
@@ -59,7 +79,7 @@ def save_checkpoint(run_dir: Path, step: int, model: CausalLM, state: dict[str, 
     out = Path(run_dir) / "checkpoints" / f"step-{step:07d}"
     with atomic_dir(out) as tmp:
         save_model(model, tmp / "model", created_by="lmforge training checkpoint", **save_kw)
-        torch.save(state, tmp / STATE_FILE)
+        save_state(state, tmp / STATE_STEM)
     for old in checkpoints(run_dir)[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)
     for stale in (Path(run_dir) / "checkpoints").glob(".step-*"):  # temp dirs of killed writes
@@ -68,6 +88,16 @@ def save_checkpoint(run_dir: Path, step: int, model: CausalLM, state: dict[str, 
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    weights = read_weights(path / "model")
-    state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=False)
-    return weights, state
+    """Model weights and trainer state of one checkpoint folder; never unpickles anything."""
+    path = Path(path)
+    if not (path / STATE_FILE).is_file() and (path / LEGACY_STATE_FILE).is_file():
+        raise CheckpointError(
+            f"{path / LEGACY_STATE_FILE}: this checkpoint has the old pickle format, which can run "
+            "arbitrary code when loaded, so lmforge does not read it. Start over with --fresh, or "
+            f"continue from its weights with `model: {path / 'model'}` (optimizer and data "
+            "position start fresh)")
+    try:
+        state = load_state(path / STATE_STEM)
+    except StateFileError as e:
+        raise CheckpointError(f"cannot resume from {path}: {e}") from None
+    return read_weights(path / "model"), state
