@@ -13,6 +13,13 @@ from torch import nn
 
 from lmforge.model.cache import KVCache
 from lmforge.model.config import ModelConfig
+from lmforge.model.loss import LossImpl, linear_cross_entropy, masked_logprobs, token_logprobs
+
+try:  # FlexAttention (torch >= 2.5) for document masks on CUDA
+    from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
+except ImportError:  # pragma: no cover - older torch
+    BlockMask = create_block_mask = flex_attention = None
+_compiled_flex = None
 
 _ACTIVATIONS = {
     "silu": F.silu,
@@ -88,7 +95,9 @@ class Attention(nn.Module):
         if cache is not None:
             k, v = cache.update(layer, k, v)
         gqa = self.n_kv != self.n_heads
-        if mask is None:
+        if BlockMask is not None and isinstance(mask, BlockMask):
+            out = _flex()(q, k, v, block_mask=mask, enable_gqa=gqa)
+        elif mask is None:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=t > 1, enable_gqa=gqa)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
@@ -155,6 +164,38 @@ def _attention_mask(attention_mask: torch.Tensor, q_len: int, past: int) -> torc
     return mask | (k_pos == q_pos)[None, None]
 
 
+def _flex():
+    """flex_attention compiled once (uncompiled it materializes the scores)."""
+    global _compiled_flex
+    if _compiled_flex is None:
+        _compiled_flex = torch.compile(flex_attention, dynamic=False)
+    return _compiled_flex
+
+
+def document_positions(document_ids: torch.Tensor) -> torch.Tensor:
+    """Positions that restart at 0 where the document id changes along each row."""
+    idx = torch.arange(document_ids.shape[1], device=document_ids.device).expand_as(document_ids)
+    starts = torch.ones_like(document_ids, dtype=torch.bool)
+    starts[:, 1:] = document_ids[:, 1:] != document_ids[:, :-1]
+    return idx - torch.where(starts, idx, 0).cummax(-1).values
+
+
+def document_mask(document_ids: torch.Tensor, flex: bool | None = None):
+    """Causal attention within each document of a packed row: a FlexAttention BlockMask on
+    CUDA (when available and `flex` is not False), else a boolean (B, 1, T, T) SDPA mask."""
+    b, t = document_ids.shape
+    if flex is None:
+        flex = document_ids.is_cuda and create_block_mask is not None
+    if flex:
+        def same_doc(bi, _h, q, kv):
+            return (q >= kv) & (document_ids[bi, q] == document_ids[bi, kv])
+
+        return create_block_mask(same_doc, b, None, t, t, device=document_ids.device)
+    pos = torch.arange(t, device=document_ids.device)
+    causal = pos[None, :] <= pos[:, None]
+    return (causal & (document_ids[:, :, None] == document_ids[:, None, :]))[:, None]
+
+
 class CausalLM(nn.Module):
     """Decoder-only LM; `model.*` and `lm_head` match transformers' parameter names."""
 
@@ -166,6 +207,8 @@ class CausalLM(nn.Module):
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
         self.gradient_checkpointing = False
+        self.loss_impl: LossImpl = "auto"  # see lmforge/model/loss.py
+        self.loss_chunk_tokens: int | None = None
 
     def init_weights(self, seed: int | None = None) -> "CausalLM":
         """Normal(0, initializer_range) weights, zero biases, unit norms; DeepNet's beta scaling."""
@@ -186,23 +229,19 @@ class CausalLM(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 position_ids: torch.Tensor | None = None, cache: KVCache | None = None,
-                return_hidden: bool = False) -> torch.Tensor:
+                return_hidden: bool = False, labels: torch.Tensor | None = None,
+                output: str = "loss", document_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, T, V). `attention_mask` is (B, K) with 1 for real tokens (K = past + T),
         or a ready (B, 1, T, K) boolean mask (e.g. packed samples); None means plain causal.
-        `position_ids` is (B, T), or (B, 2, T) for GLM's 2D positions."""
-        b, t = input_ids.shape
-        past = cache.length if cache is not None else 0
-        if position_ids is None:
-            if attention_mask is not None and attention_mask.dim() == 2:
-                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -t:]
-            else:
-                position_ids = torch.arange(past, past + t, device=input_ids.device).expand(b, t)
-        mask = attention_mask
-        if mask is not None and mask.dim() == 2:
-            mask = _attention_mask(mask, t, past)
-        elif mask is None and past > 0:
-            mask = None if t == 1 else _attention_mask(
-                torch.ones(b, past + t, dtype=torch.bool, device=input_ids.device), t, past)
+        `position_ids` is (B, T), or (B, 2, T) for GLM's 2D positions. `document_ids` (B, T)
+        keeps attention inside each document of a packed row, positions restarting per document.
+        With `labels` (aligned with the inputs, -100 ignored) the logits are never materialized:
+        `output="loss"` gives the mean next-token cross-entropy, `"token_logprobs"` the (B, T-1)
+        log-probabilities of labels[:, 1:] (0 where ignored)."""
+        if document_ids is not None:
+            attention_mask = document_mask(document_ids)
+            position_ids = document_positions(document_ids) if position_ids is None else position_ids
+        position_ids, mask = self._positions_and_mask(input_ids, attention_mask, position_ids, cache)
         x = self.model.embed_tokens(input_ids)
         cos, sin = self.model.rotary_emb(position_ids, x.dtype)
         for i, layer in enumerate(self.model.layers):
@@ -212,9 +251,44 @@ class CausalLM(nn.Module):
             else:
                 x = layer(x, cos, sin, mask, cache, i)
         if cache is not None:
-            cache.advance(t)
+            cache.advance(input_ids.shape[1])
         x = self.model.norm(x)
+        if labels is not None:
+            return self.label_output(x, labels, output)
         return x if return_hidden else self.lm_head(x)
+
+    def _positions_and_mask(self, input_ids, attention_mask, position_ids, cache):
+        b, t = input_ids.shape
+        past = cache.length if cache is not None else 0
+        if position_ids is None:
+            if attention_mask is not None and attention_mask.dim() == 2:
+                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -t:]
+            else:
+                position_ids = torch.arange(past, past + t, device=input_ids.device).expand(b, t)
+        mask = attention_mask
+        if mask is not None and not isinstance(mask, torch.Tensor):
+            return position_ids, mask  # a FlexAttention BlockMask
+        if mask is not None and mask.dim() == 2:
+            mask = _attention_mask(mask, t, past)
+        elif mask is None and past > 0:
+            mask = None if t == 1 else _attention_mask(
+                torch.ones(b, past + t, dtype=torch.bool, device=input_ids.device), t, past)
+        return position_ids, mask
+
+    def label_output(self, hidden: torch.Tensor, labels: torch.Tensor, output: str = "loss") -> torch.Tensor:
+        """Next-token loss or per-token label log-probs from final hidden states (B, T, H)."""
+        h, target = hidden[:, :-1], labels[:, 1:]
+        if type(self.lm_head) is not nn.Linear:  # e.g. an adapter-wrapped head: its own forward
+            logits = self.lm_head(h)
+            if output == "token_logprobs":
+                return masked_logprobs(logits, target)
+            return causal_lm_loss(logits, target, shift=False)
+        if output == "token_logprobs":
+            return token_logprobs(h, self.lm_head.weight, target, self.loss_chunk_tokens)
+        if output != "loss":
+            raise ValueError(f"output must be 'loss' or 'token_logprobs', not {output!r}")
+        return linear_cross_entropy(h.reshape(-1, h.shape[-1]), self.lm_head.weight, target.reshape(-1),
+                                    self.loss_impl, self.loss_chunk_tokens)
 
     def aux_loss(self) -> torch.Tensor | None:
         """MoE load-balancing loss of the last forward pass (None for dense models)."""
@@ -235,9 +309,11 @@ def build_model(cfg: ModelConfig, seed: int | None = 0, device: str | torch.devi
 
 
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100,
-                   reduction: str = "mean") -> torch.Tensor:
-    """Next-token cross-entropy; `labels` are aligned with inputs and shifted here."""
-    logits = logits[:, :-1].float()
-    labels = labels[:, 1:]
+                   reduction: str = "mean", shift: bool = True) -> torch.Tensor:
+    """Next-token cross-entropy from full logits; `labels` are aligned with inputs and shifted
+    here (unless shift=False). Training uses the model's chunked path instead (labels=...)."""
+    if shift:
+        logits, labels = logits[:, :-1], labels[:, 1:]
+    logits = logits.float()
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
                            ignore_index=ignore_index, reduction=reduction)

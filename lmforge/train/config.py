@@ -31,6 +31,13 @@ class TrainConfig(BaseModel):
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     compile: bool = False
     activation_checkpointing: bool = False
+    loss_impl: Literal["auto", "chunked", "liger", "full"] = Field(
+        "auto", description="output loss: chunked linear+cross-entropy that never holds the full logits "
+        "(auto: Liger Kernel on CUDA when installed, else chunked), or full logits")
+    loss_chunk_tokens: int | None = Field(None, gt=0, description="tokens per loss chunk (None: each "
+                                          "chunk's fp32 logits about 128 MiB)")
+    document_mask: bool = Field(False, description="packed rows: attention stays inside each EOS-ended "
+                                "document and positions restart per document")
     freeze: list[str] = Field(default_factory=list, description="parameter name patterns to freeze")
     train_only: list[str] = Field(default_factory=list, description="train only names matching these")
     max_bad_steps: int = Field(5, gt=0, description="stop after this many non-finite losses in a row")

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from lmforge.model.transformer import CausalLM
+from lmforge.train.objectives import masked_token_logprobs
 
 LOSSES = ("sigmoid", "ipo", "simpo")
 
@@ -16,11 +17,8 @@ LOSSES = ("sigmoid", "ipo", "simpo")
 def sequence_logps(model: CausalLM, input_ids: torch.Tensor, labels: torch.Tensor,
                    attention_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed log-prob of the labelled (non -100) tokens of each row, and their count."""
-    logits = model(input_ids, attention_mask=attention_mask)[:, :-1].float()
-    target = labels[:, 1:]
-    mask = target != -100
-    logp = torch.gather(logits.log_softmax(-1), 2, target.clamp(min=0)[..., None])[..., 0]
-    return (logp * mask).sum(-1), mask.sum(-1)
+    logp, mask = masked_token_logprobs(model, input_ids, labels, attention_mask)
+    return logp.sum(-1), mask.sum(-1)
 
 
 def dpo_loss(chosen: torch.Tensor, rejected: torch.Tensor, ref_chosen: torch.Tensor,
