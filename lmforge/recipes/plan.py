@@ -1,70 +1,104 @@
-"""`lmforge run RECIPE --dry-run`: each stage's model size and compute, without running it."""
+"""`lmforge run RECIPE --dry-run`: each stage's model size and compute, without running it.
+
+Every stage's parameters are the operation's typed config (validated when the recipe loads), so
+the plan reads typed fields; shapes follow the stages that change them (DUS depth, MoE experts,
+a grown vocabulary), and a fresh model's vocabulary is its tokenizer's when that is known.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from lmforge.model.config import ModelConfig, preset
+from pydantic import BaseModel
+
+from lmforge.grow.dus import dus_layers
+from lmforge.model.config import ModelConfig
 from lmforge.model.flops import flops_per_token, human, param_count
 from lmforge.model.io import load_config
-
-# Stage kinds that change a model's shape, and how.
-def _grown(cfg: ModelConfig, spec: dict[str, Any]) -> ModelConfig:
-    n = cfg.num_hidden_layers
-    if "target_layers" in spec:
-        layers = int(spec["target_layers"])
-    else:
-        layers = 2 * (n - int(spec.get("drop", 0)))
-    return cfg.model_copy(update={"num_hidden_layers": layers})
+from lmforge.model.source import ModelSource
+from lmforge.recipes.kinds import check_params
+from lmforge.tokenizer import Tokenizer
+from lmforge.train.config import TrainConfig
 
 
-def _model_of(spec: dict[str, Any], known: dict[str, ModelConfig]) -> ModelConfig | None:
-    if spec["kind"] == "model":
-        if spec.get("path") and (Path(spec["path"]) / "config.json").is_file():
-            return load_config(spec["path"])
-        fields = {k: v for k, v in spec.items() if k not in ("kind", "path", "preset", "tokenizer")}
-        return preset(spec["preset"], **fields) if spec.get("preset") else None
-    model = spec.get("model")
-    if isinstance(model, dict) and "preset" in model:
-        return preset(model["preset"], **{k: v for k, v in model.items() if k != "preset"})
-    if isinstance(model, str) and model.startswith("@"):
-        return known.get(model[1:].split("/")[0])
-    return None
+class Known:
+    """What earlier stages will produce: model shapes and tokenizer vocabularies by stage name."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, ModelConfig] = {}
+        self.vocabs: dict[str, int] = {}
+
+    def vocab(self, tokenizer: str | None) -> int | None:
+        if not tokenizer:
+            return None
+        if tokenizer.startswith("@"):
+            return self.vocabs.get(tokenizer[1:].split("/")[0])
+        if (Path(tokenizer) / "tokenizer.json").is_file():
+            return Tokenizer.from_dir(tokenizer).vocab_size
+        return None
+
+    def model(self, source: Any, tokenizer: str | None = None) -> ModelConfig | None:
+        """The shape of a model reference: "@stage", a folder, or a fresh preset."""
+        if isinstance(source, str):
+            if source.startswith("@"):
+                return self.models.get(source[1:].split("/")[0])
+            return load_config(source) if (Path(source) / "config.json").is_file() else None
+        if not isinstance(source, ModelSource):
+            return None
+        if source.path and (source.path.startswith("@") or (Path(source.path) / "config.json").is_file()):
+            return self.model(source.path)
+        if not source.preset:
+            return None
+        vocab = self.vocab(source.tokenizer or tokenizer)
+        return source.model_copy(update={"tokenizer": None}).fresh_config(vocab_size=vocab)
 
 
-def _tokens(spec: dict[str, Any]) -> int | None:
-    train = spec.get("train") or {}
-    if train.get("max_tokens"):
-        return int(train["max_tokens"])
-    if train.get("max_steps") and train.get("global_batch_tokens"):
-        return int(train["max_steps"]) * int(train["global_batch_tokens"])
-    if train.get("max_steps") and train.get("batch_size") and train.get("seq_len"):
-        return int(train["max_steps"]) * int(train["batch_size"]) * int(train["seq_len"]) \
-            * int(train.get("grad_accum", 1))
-    return spec.get("tokens")
+def _grown(kind: str, p: BaseModel, cfg: ModelConfig, known: Known) -> ModelConfig:
+    """The shape after a stage that changes it."""
+    if kind == "grow_dus":
+        _, layers = dus_layers(cfg.num_hidden_layers, getattr(p, "drop", None), getattr(p, "target_layers", None))
+        return cfg.model_copy(update={"num_hidden_layers": layers})
+    if kind == "grow_upcycle":
+        return cfg.model_copy(update={"num_local_experts": p.experts, "num_experts_per_tok": p.top_k})
+    if kind == "grow_vocab":
+        size = getattr(p, "vocab_size", None) or known.vocab(getattr(p, "tokenizer", None))
+        return cfg.model_copy(update={"vocab_size": size}) if size else cfg
+    return cfg
+
+
+def _tokens(train: TrainConfig | None) -> int | None:
+    if train is None:
+        return None
+    if train.global_batch_tokens:
+        return train.max_steps * train.global_batch_tokens
+    return train.max_steps * train.batch_size * train.seq_len * train.grad_accum
+
+
+def _stage_shape(kind: str, p: BaseModel, known: Known) -> ModelConfig | None:
+    if kind == "model":
+        return known.model(p)
+    cfg = known.model(getattr(p, "model", None), getattr(p, "tokenizer", None))
+    return _grown(kind, p, cfg, known) if cfg is not None else None
 
 
 def plan(recipe) -> list[dict[str, Any]]:
-    known: dict[str, ModelConfig] = {}
+    known = Known()
     rows = []
     for name, spec in recipe.stages.items():
-        cfg = _model_of(spec, known)
-        if cfg is not None and spec["kind"] == "grow_dus":
-            cfg = _grown(cfg, spec)
-        if cfg is not None and spec["kind"] == "grow_upcycle":
-            cfg = cfg.model_copy(update={"num_local_experts": int(spec.get("experts", 8)),
-                                         "num_experts_per_tok": int(spec.get("top_k", 2))})
-        if cfg is not None and spec["kind"] == "grow_vocab" and spec.get("vocab_size"):
-            cfg = cfg.model_copy(update={"vocab_size": int(spec["vocab_size"])})
-        if cfg is not None:
-            known[name] = cfg
+        p = check_params(spec["kind"], {k: v for k, v in spec.items() if k != "kind"},
+                         f"stages.{name}", when_loading=True)
+        if spec["kind"] == "tokenizer" and getattr(p, "vocab_size", None):
+            known.vocabs[name] = p.vocab_size
+        cfg = _stage_shape(spec["kind"], p, known)
         row: dict[str, Any] = {"stage": name, "kind": spec["kind"]}
         if cfg is not None:
-            seq = (spec.get("train") or {}).get("seq_len") or cfg.max_position_embeddings
-            row.update(layers=cfg.num_hidden_layers, params=param_count(cfg),
+            known.models[name] = cfg
+            train = getattr(p, "train", None)
+            seq = train.seq_len if isinstance(train, TrainConfig) else cfg.max_position_embeddings
+            row.update(layers=cfg.num_hidden_layers, params=param_count(cfg), vocab_size=cfg.vocab_size,
                        active_params=param_count(cfg, active=True), flops_per_token=flops_per_token(cfg, seq))
-            tokens = _tokens(spec)
+            tokens = _tokens(train if isinstance(train, TrainConfig) else None)
             if tokens:
                 row.update(tokens=tokens, train_flops=row["flops_per_token"] * tokens)
         rows.append(row)
@@ -79,7 +113,7 @@ def print_plan(recipe) -> None:
             line += f" {r['layers']:3d} layers {human(r['params']):>9s} params"
             if r["active_params"] != r["params"]:
                 line += f" ({human(r['active_params'])} active)"
-            line += f" {human(r['flops_per_token']):>8s} FLOPs/token"
+            line += f" vocab {r['vocab_size']:,} {human(r['flops_per_token']):>8s} FLOPs/token"
         if "tokens" in r:
             line += f" x {human(r['tokens'])} tokens = {r['train_flops']:.3g} FLOPs"
         print(line)
