@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from lmforge.errors import UserError
+from lmforge.eval.answers import choice_from_answer, exact_match
 from lmforge.model.generate import SamplingParams, generate
+from lmforge.model.loader import stop_token_ids
 from lmforge.model.transformer import CausalLM
-from lmforge.serve.text import stop_token_ids
 from lmforge.tokenizer.chat_template import render
 from lmforge.tokenizer.core import Tokenizer
 
@@ -30,12 +32,10 @@ def chat_exact_match(model: CausalLM, tok: Tokenizer, records: Sequence[dict[str
                      max_new_tokens: int = 32) -> dict[str, Any]:
     """Exact-match accuracy on records `{"messages": [..., user], "answer": str}` (a trailing
     assistant turn, if present, is the reference and is not shown to the model)."""
-    from lmforge.synth.skills import exact_match
-
     convs, answers = [], []
     for n, r in enumerate(records):
         if "answer" not in r or "messages" not in r:
-            raise ValueError(f"record {n}: needs 'messages' and 'answer' keys, has {sorted(r)}")
+            raise UserError(f"record {n}: needs 'messages' and 'answer' keys, has {sorted(r)}")
         msgs = list(r["messages"])
         convs.append(msgs[:-1] if msgs and msgs[-1]["role"] == "assistant" else msgs)
         answers.append(r["answer"])
@@ -43,20 +43,6 @@ def chat_exact_match(model: CausalLM, tok: Tokenizer, records: Sequence[dict[str
     hits = [exact_match(p, a) for p, a in zip(preds, answers)]
     return {"n": len(hits), "exact_match": sum(hits) / max(len(hits), 1),
             "examples": [{"prediction": p, "answer": a} for p, a in list(zip(preds, answers))[:5]]}
-
-
-def choice_from_answer(answer: str, choices: Sequence[str]) -> int | None:
-    """The option a free-text answer picks: the letter by the regex cascade (答案是X, X选项正确,
-    "The answer is X", a leading letter ...), else an answer that is exactly one option's text."""
-    from lmforge.eval.task import LETTERS
-    from lmforge.eval.tasks.gsm8k import extract_choice
-
-    letter = extract_choice(answer)
-    if letter is not None and LETTERS.index(letter) < len(choices):
-        return LETTERS.index(letter)
-    text = answer.strip().rstrip("。.").strip()
-    matches = [i for i, c in enumerate(choices) if c.strip() == text]
-    return matches[0] if len(matches) == 1 else None
 
 
 def evaluate_mc_chat(model: CausalLM, tok: Tokenizer, task, shots: int = 0, limit: int | None = None,

@@ -1,37 +1,21 @@
-"""Shared by chat and server: loading a model folder for inference, the stop tokens, and
-turning a token stream into text deltas (whole UTF-8 characters, stop strings cut)."""
+"""Shared by chat and server: turning a token stream into text deltas (whole UTF-8 characters,
+stop strings cut). Loading a model folder and its stop tokens live in lmforge.model.loader."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
+from lmforge.model import loader
+from lmforge.model.loader import stop_token_ids
 
-from lmforge.tokenizer.chat_template import END_OF_TURN
+__all__ = ["StreamDecoder", "load_for_inference", "stop_token_ids"]
 
 
 def load_for_inference(model_dir: str | Path, device: str = "cpu", dtype: str = "auto"):
-    """(model, tokenizer) ready for generation; bf16 on CUDA unless dtype says otherwise."""
-    from lmforge.model import load_model
-    from lmforge.tokenizer import Tokenizer
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine")
-    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if dtype == "auto":
-        torch_dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    elif dtype in dtypes:
-        torch_dtype = dtypes[dtype]
-    else:
-        raise ValueError(f"--dtype {dtype!r}: choose auto, {', '.join(dtypes)}")
-    return load_model(model_dir, device=device, dtype=torch_dtype), Tokenizer.from_dir(model_dir)
-
-
-def stop_token_ids(tokenizer, model_config) -> tuple[int, ...]:
-    """EOS (tokenizer's and config's) and every chat template's end-of-turn token."""
-    ids = {tokenizer.eos_id, model_config.eos_token_id}
-    ids |= {tokenizer.token_id(t) for t in END_OF_TURN.values() if t}
-    return tuple(sorted(i for i in ids if i is not None))
+    """(model, tokenizer): the old interface, kept until its last callers move to
+    `lmforge.model.loader.load_for_inference` (which also returns the folder's metadata)."""
+    loaded = loader.load_for_inference(model_dir, device, dtype)
+    return loaded.model, loaded.tokenizer
 
 
 class StreamDecoder:

@@ -67,9 +67,3 @@ def number_preferences(count: int, seed: int = 0, numbers: range = range(100)) -
         wrong = (n + rng.choice([-11, -10, -1, 1, 10, 11])) % 100
         out.append({"prompt": prompt, "chosen": fn(n), "rejected": fn(wrong)})
     return out
-
-
-def exact_match(prediction: str, answer: str) -> bool:
-    """Answer equality after trimming whitespace and trailing punctuation."""
-    clean = lambda s: s.strip().rstrip("。.!！").strip().lower()  # noqa: E731
-    return clean(prediction) == clean(answer)

@@ -6,7 +6,8 @@ import pytest
 
 from lmforge.cli import main
 from lmforge.eval import generation
-from lmforge.eval.generation import choice_from_answer, evaluate_mc_chat
+from lmforge.eval.answers import choice_from_answer
+from lmforge.eval.generation import evaluate_mc_chat
 from lmforge.eval.task import MCItem, MCTask
 
 CHOICES = ["四十二", "二十四", "十四", "四十"]

@@ -1,6 +1,7 @@
 import pytest
 
-from lmforge.eval.tasks.gsm8k import extract_choice, extract_flexible, extract_strict, truncate
+from lmforge.eval.answers import extract_choice
+from lmforge.eval.tasks.gsm8k import extract_flexible, extract_strict, truncate
 
 
 @pytest.mark.parametrize("text,strict,flexible", [

@@ -1,7 +1,7 @@
 import pytest
 
-from lmforge.synth.skills import (chinese_number, english_number, exact_match, number_preferences,
-                                  number_skill)
+from lmforge.eval.answers import exact_match
+from lmforge.synth.skills import chinese_number, english_number, number_preferences, number_skill
 
 
 @pytest.mark.parametrize("n,zh,en", [(0, "零", "zero"), (7, "七", "seven"), (10, "十", "ten"),

@@ -1,9 +1,14 @@
-"""GSM8K-style answer extraction (lm-eval's strict `#### N` and flexible last-number filters) and
-free-text multiple-choice extraction for chat models."""
+"""GSM8K: answer extraction (lm-eval's strict `#### N` and flexible last-number filters), the
+k-shot prompt, greedy generation, and the `lmforge eval gsm8k` operation."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+from lmforge.errors import UserError
+from lmforge.eval.tasks.mc import read_jsonl
+from lmforge.model.generate import SamplingParams, generate
 
 STRICT = re.compile(r"#### (\-?[0-9\.\,]+)")
 FLEXIBLE = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
@@ -41,32 +46,10 @@ def truncate(text: str, stops: list[str] = STOP) -> str:
     return text[:cut]
 
 
-MC_PATTERNS = [
-    re.compile(r"答案(?:是|为|：|:)\s*[（(]?([A-J])"),
-    re.compile(r"([A-J])\s*选项(?:是)?正确"),
-    re.compile(r"(?:answer is|Answer:)\s*\(?([A-J])\b"),
-    re.compile(r"正确(?:答案|选项)(?:是|为)?\s*[（(]?([A-J])"),
-    re.compile(r"^\s*[（(]?([A-J])(?:[).．。:：,，\s]|$)"),
-]
-
-
-def extract_choice(text: str) -> str | None:
-    """The chosen letter in a chat model's free-text answer (first matching pattern wins)."""
-    for pat in MC_PATTERNS:
-        m = pat.search(text)
-        if m:
-            return m.group(1)
-    return None
-
-
 # ---- the generation runner: k-shot prompt, greedy completion, strict and flexible match ----------
 
 def read_gsm8k(path: str) -> list[dict[str, str]]:
     """GSM8K jsonl `{"question", "answer": "...#### N"}`; errors name file:line."""
-    from pathlib import Path
-
-    from lmforge.eval.tasks.mc import read_jsonl
-
     rows = read_jsonl(Path(path))
     for r in rows:
         for key in ("question", "answer"):
@@ -98,8 +81,6 @@ def score_gsm8k(completions: list[str], answers: list[str]) -> dict[str, float]:
 def evaluate_gsm8k(model, tok, items: list[dict[str, str]], fewshot: list[dict[str, str]] | None = None,
                    shots: int = 5, max_new_tokens: int = 256, batch_size: int = 8) -> dict[str, float]:
     """Greedy k-shot GSM8K (examples: the first `shots` of `fewshot`)."""
-    from lmforge.model.generate import SamplingParams, generate
-
     prompts = [tok.encode(gsm8k_prompt(x["question"], (fewshot or [])[:shots])) for x in items]
     params = SamplingParams(max_new_tokens=max_new_tokens, stop_token_ids=[i for i in [tok.eos_id] if i is not None])
     outs: list[str] = []
