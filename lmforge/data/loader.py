@@ -41,6 +41,7 @@ class TokenLoader:
         self.seed, self.rank, self.world_size, self.split = seed, rank, world_size, split
         manifest = read_manifest(cfg.path)
         self.sources = list(manifest["sources"])
+        self.eos_id = manifest.get("eos_id")  # ends each packed document (train.document_mask)
         wanted = set(cfg.weights) | {s for st in cfg.stages for s in st.weights}
         unknown = wanted - set(self.sources)
         if unknown:

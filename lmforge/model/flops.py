@@ -4,6 +4,22 @@ from __future__ import annotations
 
 from lmforge.model.config import ModelConfig
 
+# Dense bf16 tensor-core peak FLOP/s (no sparsity) by device-name fragment: the one table for MFU
+# and for compute budgets. Longer fragments are matched first ("H100 PCIe" before "H100").
+PEAK_FLOPS = {
+    "B200": 2250e12, "GH200": 989e12, "H200": 989e12, "H100 PCIe": 756e12, "H100": 989e12,
+    "H800": 989e12, "H20": 148e12, "A100": 312e12, "A800": 312e12, "L40S": 362e12, "L4": 121e12,
+    "4090": 165.2e12, "MI300X": 1307e12,
+}
+
+
+def peak_flops(device_name: str) -> float | None:
+    """Peak dense bf16 FLOP/s for a device name (e.g. torch.cuda.get_device_name()), or None."""
+    for key in sorted(PEAK_FLOPS, key=len, reverse=True):
+        if key.lower() in device_name.lower():
+            return PEAK_FLOPS[key]
+    return None
+
 
 def _layer_params(cfg: ModelConfig, active: bool) -> tuple[int, int]:
     """(attention + norms, feed-forward) parameters of one layer."""

@@ -5,29 +5,60 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from lmforge.scaling.fit import ScalingLaw
+from lmforge.errors import UserError
+from lmforge.model.config import preset
+from lmforge.model.flops import PEAK_FLOPS, flops_per_token, param_count, peak_flops
+from lmforge.scaling.fit import ScalingLaw, default_law
 
-# Dense bf16 tensor-core peak FLOP/s (no sparsity). H100/H200: SXM; A100: SXM/PCIe;
-# RTX 4090: with FP16 accumulate (GeForce halves it with FP32 accumulate).
-GPU_PEAK_BF16 = {"h100": 989e12, "h200": 989e12, "a100": 312e12, "l4": 121e12, "4090": 165.2e12}
+
+class PlanConfig(BaseModel):
+    """A compute budget (`flops`, or `gpu` x `count` for `hours` or `days` at `mfu`) and,
+    optionally, a model size to predict the loss at."""
+
+    model_config = ConfigDict(extra="forbid")
+    flops: float | None = Field(None, gt=0, description="training FLOPs budget")
+    gpu: str | None = Field(None, description="... or a GPU: " + ", ".join(PEAK_FLOPS))
+    count: int = Field(1, gt=0, description="number of GPUs")
+    hours: float | None = Field(None, gt=0, description="wall-clock hours on them ...")
+    days: float | None = Field(None, gt=0, description="... or days")
+    mfu: float = Field(0.4, gt=0, le=1, description="model FLOPs utilisation")
+    fit: str | None = Field(None, description="fit JSON (default: Besiroglu et al. 2024 law)")
+    params: float | None = Field(None, gt=0, description="also predict the loss at this N ...")
+    preset: str | None = Field(None, description="... or at this preset's size (and FLOPs/token)")
+    tokens: float | None = Field(None, gt=0, description="... trained on this many tokens (default: the budget's)")
+    level: float = Field(0.9, gt=0, lt=1, description="interval level")
+
+    @model_validator(mode="after")
+    def _budget(self) -> "PlanConfig":
+        if self.flops is None and not self.gpu:
+            raise UserError("give `flops`, or `gpu` with `count`, `hours` or `days`, and `mfu`")
+        if self.flops is None and (self.hours is None) == (self.days is None):
+            raise UserError("with `gpu` give exactly one of `hours` or `days` (--hours or --days)")
+        if self.params and self.preset:
+            raise UserError("give `params` or `preset`, not both")
+        return self
+
+    def budget(self) -> float:
+        if self.flops is not None:
+            return self.flops
+        hours = self.hours if self.hours is not None else self.days * 24
+        return gpu_flops(self.gpu, self.count, hours, self.mfu)
 
 
 def gpu_flops(gpu: str, count: int, hours: float, mfu: float) -> float:
     """Training FLOPs a cluster delivers: count x hours x peak x model-FLOPs utilisation."""
-    key = gpu.lower().removeprefix("rtx").strip("-_ ")
-    if key not in GPU_PEAK_BF16:
-        raise ValueError(f"unknown GPU {gpu!r}; known: {', '.join(GPU_PEAK_BF16)}")
+    peak = peak_flops(gpu)
+    if peak is None:
+        raise UserError(f"unknown GPU {gpu!r}; known: {', '.join(PEAK_FLOPS)}")
     if count <= 0 or hours <= 0 or not 0 < mfu <= 1:
-        raise ValueError(f"need count > 0, hours > 0 and 0 < mfu <= 1; got {count}, {hours}, {mfu}")
-    return count * hours * 3600 * GPU_PEAK_BF16[key] * mfu
+        raise UserError(f"need count > 0, hours > 0 and 0 < mfu <= 1; got {count}, {hours}, {mfu}")
+    return count * hours * 3600 * peak * mfu
 
 
 def preset_size(name: str) -> tuple[float, float]:
     """A preset's parameter count and training FLOPs per token."""
-    from lmforge.model import preset
-    from lmforge.model.flops import flops_per_token, param_count
-
     cfg = preset(name)
     return float(param_count(cfg)), float(flops_per_token(cfg))
 
@@ -62,9 +93,9 @@ def _interval(values: list[float], level: float) -> tuple[float, float]:
 def plan(law: ScalingLaw, flops: float, level: float = 0.9) -> Plan:
     """The compute-optimal (N*, D*) for `flops` and its predicted loss, with bootstrap intervals."""
     if law.form != "chinchilla":
-        raise ValueError("planning N and D needs a Chinchilla (N, D) fit, not the compute-only form")
+        raise UserError("planning N and D needs a Chinchilla (N, D) fit, not the compute-only form")
     if flops <= 0:
-        raise ValueError(f"FLOPs budget must be positive, got {flops}")
+        raise UserError(f"FLOPs budget must be positive, got {flops}")
     n, d = (float(v) for v in optimal_allocation(law.params, flops))
     loss = float(law.predict(n, d))
     samples = law.bootstrap or [law.params]
@@ -73,3 +104,42 @@ def plan(law: ScalingLaw, flops: float, level: float = 0.9) -> Plan:
     losses = [float(ScalingLaw("chinchilla", p).predict(n, d)) for p in samples]
     return Plan(flops, n, d, loss, _interval(losses, level), _interval([a[0] for a in alloc], level),
                 _interval([a[1] for a in alloc], level), law.source)
+
+
+@dataclass
+class Prediction:
+    """The law's loss for a given size and token count."""
+
+    label: str  # the preset's name, or "N=..."
+    n: float
+    d: float
+    flops: float
+    loss: float
+    interval: tuple[float, float]
+
+
+@dataclass
+class PlanResult:
+    law: ScalingLaw
+    plan: Plan
+    at: Prediction | None
+
+
+def predict_at(law: ScalingLaw, cfg: PlanConfig, flops: float) -> Prediction | None:
+    """The loss at the config's `preset` or `params` (on `tokens`, else the budget's tokens)."""
+    if cfg.preset:
+        n, fpt = preset_size(cfg.preset)
+    elif cfg.params:
+        n, fpt = cfg.params, 6 * cfg.params
+    else:
+        return None
+    d = cfg.tokens or flops / fpt
+    return Prediction(cfg.preset or f"N={n:.3g}", n, d, fpt * d, float(law.predict(n, d)),
+                      law.predict_interval(n, d, level=cfg.level))
+
+
+def run_plan(cfg: PlanConfig) -> PlanResult:
+    """`lmforge scaling plan`: the compute-optimal N*, D*, predicted loss, and the loss at a size."""
+    law = ScalingLaw.load(cfg.fit) if cfg.fit else default_law()
+    flops = cfg.budget()
+    return PlanResult(law, plan(law, flops, cfg.level), predict_at(law, cfg, flops))

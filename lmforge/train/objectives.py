@@ -48,3 +48,23 @@ def with_documents(batch: dict[str, torch.Tensor], eos_id: int) -> dict[str, tor
     labels = batch["labels"].clone()
     labels[:, 1:][docs[:, 1:] != docs[:, :-1]] = IGNORE
     return {**batch, "document_ids": docs, "labels": labels}
+
+
+class DocumentMasked:
+    """A batch source whose packed rows carry document ids (train.document_mask: true)."""
+
+    def __init__(self, source) -> None:
+        eos = getattr(source, "eos_id", None)
+        if eos is None:
+            raise ValueError("train.document_mask needs packed token data whose manifest names its "
+                             "eos_id (written by lmforge data pack)")
+        self.source, self.eos_id = source, eos
+
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        return with_documents(self.source.next_batch(), self.eos_id)
+
+    def state_dict(self):
+        return self.source.state_dict()
+
+    def load_state_dict(self, state) -> None:
+        self.source.load_state_dict(state)

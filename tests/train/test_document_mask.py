@@ -1,10 +1,11 @@
 """Document masking: a packed row of documents trains exactly like the documents run alone."""
 
+import pytest
 import torch
 
 from lmforge.model import build_model, preset
 from lmforge.model.transformer import document_mask, document_positions
-from lmforge.train.objectives import causal_lm, with_documents
+from lmforge.train.objectives import DocumentMasked, causal_lm, with_documents
 
 EOS = 2
 
@@ -56,3 +57,28 @@ def test_objective_loss_is_mean_of_document_losses():
         loss, _ = causal_lm(model, with_documents({"input_ids": row, "labels": row}, EOS))
         total = sum(-model(d[None], labels=d[None], output="token_logprobs").sum() for d in docs)
     assert abs(float(loss) - float(total) / sum(len(d) - 1 for d in docs)) < 1e-5
+
+
+class _Source:
+    def __init__(self, eos_id):
+        self.eos_id, self.calls = eos_id, 0
+
+    def next_batch(self):
+        self.calls += 1
+        row = torch.cat(_docs())[None]
+        return {"input_ids": row, "labels": row}
+
+    def state_dict(self):
+        return {"calls": self.calls}
+
+    def load_state_dict(self, state):
+        self.calls = state["calls"]
+
+
+def test_document_masked_source_needs_eos_and_keeps_state():
+    with pytest.raises(ValueError, match="eos_id"):
+        DocumentMasked(_Source(None))
+    src = DocumentMasked(_Source(EOS))
+    batch = src.next_batch()
+    assert batch["document_ids"][0, -1].item() == 2 and (batch["labels"] == -100).sum().item() == 2
+    assert src.state_dict() == {"calls": 1}
