@@ -3,24 +3,32 @@ the Chinese-LLM reports do) between benchmark items and a corpus of text files o
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
+from pydantic import Field, ValidationInfo, model_validator
 from tqdm import tqdm
 
+from lmforge.data.pack import load_tokens, read_manifest
+from lmforge.data.read import read_documents
+from lmforge.errors import UserError
+from lmforge.eval.operation import EvalOutput, EvalResult, TaskSet, check_out, finish, markdown
 from lmforge.eval.task import MCItem
+from lmforge.eval.tasks import load_task
+from lmforge.model.loader import load_tokenizer
+from lmforge.text import CJK
 
 WORD = re.compile(r"[a-z0-9]+")
-HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 def ngrams(text: str, n: int = 13) -> set[str]:
     """Word n-grams of the English part plus character n-grams of the Chinese part; a text shorter
     than n contributes itself whole when it has at least n // 2 units (short answers still count)."""
     out: set[str] = set()
-    for units, sep in ((WORD.findall(text.lower()), " "), (HAN.findall(text), "")):
+    for units, sep in ((WORD.findall(text.lower()), " "), (CJK.findall(text), "")):
         if len(units) >= n:
             out.update(sep.join(units[i:i + n]) for i in range(len(units) - n + 1))
         elif len(units) >= max(n // 2, 1):
@@ -35,9 +43,7 @@ def item_text(item: MCItem) -> str:
 def packed_documents(folder: str | Path, tokenizer_dir: str | Path,
                      splits: tuple[str, ...] = ("train", "val")) -> Iterator[str]:
     """Decode the documents (EOS-separated) of every source and split of a packed folder."""
-    from lmforge.data.pack import load_tokens, read_manifest
-    from lmforge.tokenizer.core import Tokenizer
-    manifest, tok = read_manifest(folder), Tokenizer.from_dir(tokenizer_dir)
+    manifest, tok = read_manifest(folder), load_tokenizer(tokenizer_dir)
     for source, split in ((s, sp) for s in manifest["sources"] for sp in splits):
         tokens = np.asarray(load_tokens(folder, source, split))
         ends = np.flatnonzero(tokens == manifest["eos_id"])
@@ -76,6 +82,50 @@ def contamination(items: list[MCItem], corpus: Iterable[str], n: int = 13,
 def ngrams_present(doc: str, wanted: set[str], n: int) -> set[str]:
     """The benchmark n-grams that occur in `doc` (short whole-item grams by substring)."""
     hits = ngrams(doc, n) & wanted
-    for units, sep in ((" ".join(WORD.findall(doc.lower())), " "), ("".join(HAN.findall(doc)), "")):
+    for units, sep in ((" ".join(WORD.findall(doc.lower())), " "), ("".join(CJK.findall(doc)), "")):
         hits.update(g for g in wanted if len(g.split(" ") if sep else g) < n and g in units)
     return hits
+
+
+class ContaminationConfig(EvalOutput, TaskSet):
+    """`lmforge eval contamination`: n-gram overlap of the tasks' questions with a corpus (no
+    model runs, so no device or dtype)."""
+
+    corpus: list[str] = Field(min_length=1, description="text files/folders, or packed folders "
+                                                        "(manifest.json; decoded with --tokenizer)")
+    tokenizer: str | None = Field(None, description="tokenizer folder for decoding packed folders")
+    ngram: int = Field(13, gt=0, description="n-gram length (English words / Chinese characters)")
+    threshold: float = Field(0.0, ge=0, lt=1, description="an item is contaminated when more than "
+                                                          "this share of its n-grams is in the corpus")
+
+    @model_validator(mode="after")
+    def _corpus(self, info: ValidationInfo) -> "ContaminationConfig":
+        if (info.context or {}).get("files_made_later"):
+            return self
+        for c in self.corpus:
+            if not Path(c).exists():
+                raise ValueError(f"corpus: {c} not found")
+            if (Path(c) / "manifest.json").is_file() and self.tokenizer is None:
+                raise ValueError(f"corpus: {c} is a packed folder; give tokenizer (--tokenizer DIR) to decode it")
+        return self
+
+
+def corpus_documents(cfg: ContaminationConfig) -> Iterator[str]:
+    """The corpus's documents: packed folders decoded, text files read."""
+    parts = [packed_documents(c, cfg.tokenizer) if (Path(c) / "manifest.json").is_file()
+             else read_documents([c]) for c in cfg.corpus]
+    return itertools.chain(*parts)
+
+
+def run_contamination(cfg: ContaminationConfig) -> EvalResult:
+    """Per task: n, contaminated, rate, per subject and per item (see `contamination`)."""
+    cfg.require_tasks("contamination")
+    check_out(cfg)
+    items = {name: load_task(name, d).items[:cfg.limit] for name, d in cfg.tasks.items()}
+    corpus = list(corpus_documents(cfg))
+    if not corpus:
+        raise UserError(f"corpus: no documents in {cfg.corpus}")
+    results = {name: contamination(xs, corpus, cfg.ngram, cfg.threshold) for name, xs in items.items()}
+    report = markdown(["task", "n", "contaminated", "rate"],
+                      [[name, r["n"], r["contaminated"], r["rate"]] for name, r in results.items()])
+    return finish(cfg, "contamination", results, report)

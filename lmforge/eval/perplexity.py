@@ -1,13 +1,22 @@
-"""Perplexity and bits-per-byte of documents (bpb is comparable across tokenizers)."""
+"""Perplexity and bits-per-byte of documents (bpb is comparable across tokenizers), and the
+`lmforge eval perplexity` operation."""
 
 from __future__ import annotations
 
+import itertools
 import math
+from pathlib import Path
 from typing import Iterable
 
 import torch
+from pydantic import Field, ValidationInfo, model_validator
 from tqdm import tqdm
 
+from lmforge.data.read import read_documents
+from lmforge.errors import UserError
+from lmforge.eval.operation import (EvalResult, EvalSettings, ModelFolder, check_out, finish, load_model_for,
+                                    markdown)
+from lmforge.model.loader import Loaded
 from lmforge.model.transformer import CausalLM
 from lmforge.tokenizer.core import Tokenizer
 
@@ -29,6 +38,32 @@ def perplexity(model: CausalLM, tok: Tokenizer, docs: Iterable[str], window: int
             tokens += chunk.shape[1] - 1
         nbytes += len(doc.encode("utf-8"))
     if not tokens:
-        raise ValueError("perplexity: no text to score")
+        raise UserError("perplexity: no text to score (the files hold no documents)")
     return {"tokens": tokens, "bytes": nbytes, "nll_per_token": nll / tokens,
             "perplexity": math.exp(nll / tokens), "bits_per_byte": nll / math.log(2) / nbytes}
+
+
+class PerplexityConfig(EvalSettings, ModelFolder):
+    """`lmforge eval perplexity`: perplexity and bits per byte on text files (limit: first N documents)."""
+
+    files: list[str] = Field(min_length=1, description="text files or folders (jsonl/parquet/txt, .gz/.zst)")
+    window: int | None = Field(None, gt=1, description="tokens per scored window (default: the model's context)")
+
+    @model_validator(mode="after")
+    def _files(self, info: ValidationInfo) -> "PerplexityConfig":
+        if not (info.context or {}).get("files_made_later"):
+            for f in self.files:
+                if not Path(f).exists():
+                    raise ValueError(f"files: {f} not found")
+        return self
+
+
+def run_perplexity(cfg: PerplexityConfig, loaded: Loaded | None = None) -> EvalResult:
+    """tokens, bytes, nll_per_token, perplexity and bits_per_byte under `results["perplexity"]`."""
+    check_out(cfg)
+    lm = load_model_for(cfg, cfg.model, loaded)
+    docs = itertools.islice(read_documents(cfg.files), cfg.limit)
+    r = perplexity(lm.model, lm.tokenizer, docs, cfg.window, progress=True)
+    report = markdown(["text", "tokens", "bytes", "perplexity", "bits/byte"],
+                      [[", ".join(cfg.files), r["tokens"], r["bytes"], r["perplexity"], r["bits_per_byte"]]])
+    return finish(cfg, "perplexity", {"perplexity": r}, report)

@@ -1,16 +1,16 @@
-"""Batched log-likelihood scoring (lm-eval's `loglikelihood` semantics) and the MC evaluation loop."""
+"""Batched log-likelihood scoring (lm-eval's `loglikelihood` semantics) and scoring one multiple-choice
+task by it (`lmforge eval mc` runs it: lmforge.eval.multiple_choice)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Sequence
 
 import torch
 from tqdm import tqdm
 
+from lmforge.errors import UserError
+from lmforge.eval.categories import category
 from lmforge.eval.task import LETTERS, MCTask
-from lmforge.model.io import atomic_dir
 from lmforge.model.transformer import CausalLM
 from lmforge.tokenizer.core import Tokenizer
 
@@ -40,7 +40,7 @@ def loglikelihood(model: CausalLM, tok: Tokenizer, requests: Sequence[tuple[str,
     for ctx, cont in requests:
         c, k = encode_pair(tok, ctx, cont)
         if not k:
-            raise ValueError(f"empty continuation for context ending {ctx[-40:]!r}")
+            raise UserError(f"empty continuation for context ending {ctx[-40:]!r}")
         full = (c + k)[-(max_length + 1):]
         reqs.append((rows.setdefault(tuple(full[:-1]), len(rows)), len(k), full[-len(k):]))
     inputs = list(rows)
@@ -107,8 +107,6 @@ def _macro(subjects) -> float:
 def _categories(task: str, per_subject: dict[str, dict]) -> dict[str, dict]:
     """Per category: n, size-weighted acc/acc_norm (over questions) and acc_macro (mean of its
     subjects' accuracies, how C-Eval and CMMLU report)."""
-    from lmforge.eval.categories import category
-
     groups: dict[str, list[dict]] = {}
     for s, v in per_subject.items():
         groups.setdefault(category(task, s), []).append(v)
@@ -122,39 +120,3 @@ def _categories(task: str, per_subject: dict[str, dict]) -> dict[str, dict]:
 
 def _mean(rows: list[dict], key: str) -> float:
     return sum(r[key] for r in rows) / max(len(rows), 1)
-
-
-def markdown_table(results: dict[str, dict]) -> str:
-    lines = ["| task | n | shots | acc | acc_norm | acc (subject mean) |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for name, r in results.items():
-        lines.append(f"| {name} | {r['n']} | {r['shots']} | {r['acc']:.4f} | "
-                     f"{r['acc_norm']:.4f} | {r['acc_macro']:.4f} |")
-        for cat, c in r.get("categories", {}).items():
-            lines.append(f"| {name} / {cat} | {c['n']} | {r['shots']} | {c['acc']:.4f} | "
-                         f"{c['acc_norm']:.4f} | {c['acc_macro']:.4f} |")
-    return "\n".join(lines) + "\n"
-
-
-def evaluate(model_dir: str | Path, tasks: dict[str, str | Path], shots: int = 0,
-             batch_size: int = 16, limit: int | None = None, out: str | Path | None = None,
-             model: CausalLM | None = None, progress: bool = True) -> dict[str, dict]:
-    """Evaluate a model folder (or an in-memory `model` with the folder's tokenizer, as the
-    trainer does for periodic eval) on {task name: data dir}; writes results.json + results.md."""
-    from lmforge.eval.task import load_task
-    from lmforge.model.io import load_model
-    tok = Tokenizer.from_dir(model_dir)
-    loaded = [(name, load_task(name, d)) for name, d in tasks.items()]
-    if model is None:
-        model = load_model(model_dir)
-    was_training = model.training
-    model.eval()
-    results = {name: evaluate_mc(model, tok, t, shots, batch_size, limit, progress)
-               for name, t in loaded}
-    model.train(was_training)
-    if out is not None:
-        with atomic_dir(out) as tmp:
-            (tmp / "results.json").write_text(json.dumps(
-                {"model": str(model_dir), "results": results}, indent=2, ensure_ascii=False))
-            (tmp / "results.md").write_text(markdown_table(results))
-    return results

@@ -1,4 +1,5 @@
-"""Task base, item types and the registry: a new benchmark family is one small file in tasks/."""
+"""Task base, item types and the registry: a new benchmark family is one small file in tasks/
+(`lmforge.eval.tasks.load_task` reads one)."""
 
 from __future__ import annotations
 
@@ -50,14 +51,3 @@ def register(name: str) -> Callable[[Loader], Loader]:
         REGISTRY[name] = fn
         return fn
     return deco
-
-
-def load_task(name: str, data_dir: str | Path) -> MCTask:
-    """Load task `name` from `data_dir` (the folder holding that benchmark's files)."""
-    from lmforge.eval import tasks  # noqa: F401  (registers the families)
-    if name not in REGISTRY:
-        raise ValueError(f"unknown eval task {name!r}; known: {', '.join(sorted(REGISTRY))}")
-    path = Path(data_dir)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: data for task {name!r} not found")
-    return REGISTRY[name](path)

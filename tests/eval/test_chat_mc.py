@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from lmforge.cli import main
@@ -39,9 +41,11 @@ def test_chat_cli_runs_a_real_model(tmp_path, model_dir, capsys):
     folder.mkdir(parents=True)
     (folder / "math_val.csv").write_text("id,question,A,B,C,D,answer,explanation\n"
                                          "0,1+1=?,1,2,3,4,B,\n1,2+2=?,4,5,6,7,A,\n")
-    args = ["eval", "--tasks", f"ceval={tmp_path / 'ceval'}", "--chat", "--out", str(tmp_path / "res")]
+    args = ["eval", "mc", "--tasks", f"ceval={tmp_path / 'ceval'}", "--chat", "--out", str(tmp_path / "res")]
     assert main(args + ["--model", str(model_dir)]) == 2  # this one has no chat template
     assert "has no chat_template" in capsys.readouterr().err
     chat_model = make_model_dir(tmp_path / "chat", steps=2)
     assert main(args + ["--model", str(chat_model)]) == 0
-    assert "ceval: acc" in capsys.readouterr().out and (tmp_path / "res" / "results.json").is_file()
+    assert "answered in free text" in capsys.readouterr().out
+    chat = json.loads((tmp_path / "res" / "results.json").read_text())["results"]["ceval"]["chat"]
+    assert chat["n"] == 2 and 0 <= chat["acc"] <= 1 and 0 <= chat["unparsed"] <= 1

@@ -1,10 +1,8 @@
-"""`lmforge eval --gsm8k` / `--translation`: the CLI gives the library's numbers, bad files say where."""
+"""`lmforge eval gsm8k` / `translation`: the CLI gives the library's numbers, bad files say where."""
 
 from __future__ import annotations
 
 import json
-
-import pytest
 
 from lmforge.cli import main
 
@@ -22,9 +20,13 @@ def test_gsm8k_and_translation_cli(tmp_path, model_dir, capsys):
     pairs.write_text("".join(json.dumps({"zh": z, "en": e}) + "\n"
                              for z, e in [("你好", "hello"), ("谢谢", "thank you")]))
     out = tmp_path / "res"
-    assert main(["eval", "--model", str(model_dir), "--gsm8k", str(gsm), "--gsm8k-train", str(gsm),
-                 "--shots", "2", "--translation", str(pairs), "--max-new-tokens", "6", "--out", str(out)]) == 0
-    got = json.loads((out / "results.json").read_text())["results"]
+    assert main(["eval", "gsm8k", "--model", str(model_dir), "--data", str(gsm), "--fewshot", str(gsm),
+                 "--shots", "2", "--max-new-tokens", "6", "--out", str(out / "gsm")]) == 0
+    assert main(["eval", "translation", "--model", str(model_dir), "--data", str(pairs), "--max-new-tokens", "6",
+                 "--out", str(out / "tr")]) == 0
+    got = {**json.loads((out / "gsm" / "results.json").read_text())["results"],
+           **json.loads((out / "tr" / "results.json").read_text())["results"]}
+    assert "| gsm8k | 4 | 2 |" in (out / "gsm" / "results.md").read_text()
     model, tok = load_model(model_dir).eval(), Tokenizer.from_dir(model_dir)
     items = read_gsm8k(str(gsm))
     assert got["gsm8k"] == evaluate_gsm8k(model, tok, items, items, 2, max_new_tokens=6, batch_size=16)
@@ -36,9 +38,12 @@ def test_gsm8k_and_translation_cli(tmp_path, model_dir, capsys):
 def test_generation_cli_errors(tmp_path, model_dir, capsys):
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text('{"zh": "你好", "en": "hello"}\n{"zh": "谢谢"}\n')
-    assert main(["eval", "--model", str(model_dir), "--translation", str(pairs)]) == 2
+    assert main(["eval", "translation", "--model", str(model_dir), "--data", str(pairs)]) == 2
     assert "pairs.jsonl:2: needs keys 'zh' and 'en'" in capsys.readouterr().err
     gsm = tmp_path / "g.jsonl"
     gsm.write_text('{"question": "q", "answer": "#### 1"}\n')
-    assert main(["eval", "--model", str(model_dir), "--gsm8k", str(gsm), "--shots", "3"]) == 2
-    assert "--gsm8k-train" in capsys.readouterr().err
+    assert main(["eval", "gsm8k", "--model", str(model_dir), "--data", str(gsm), "--shots", "3"]) == 2
+    assert "shots > 0 needs fewshot" in capsys.readouterr().err
+    gsm.write_text("")
+    assert main(["eval", "gsm8k", "--model", str(model_dir), "--data", str(gsm)]) == 2
+    assert "g.jsonl: no GSM8K records" in capsys.readouterr().err

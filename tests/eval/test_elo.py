@@ -1,6 +1,10 @@
+import json
 import random
 
-from lmforge.eval.elo import elo_with_ci, parse_verdict
+import httpx
+
+from lmforge.client import ChatClient
+from lmforge.eval.elo import JUDGE_PROMPT, elo_with_ci, judge, parse_verdict
 
 
 def test_stronger_model_ranks_first_with_ci():
@@ -19,3 +23,21 @@ def test_stronger_model_ranks_first_with_ci():
 def test_parse_verdict():
     assert parse_verdict("A") == 1.0 and parse_verdict(" B.") == 0.0
     assert parse_verdict("Tie") == 0.5 and parse_verdict("neither") is None
+
+
+def test_judge_asks_the_endpoint_through_chat_client():
+    seen = []
+
+    def endpoint(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append((request.url.path, body))
+        verdict = "B" if "seven" in body["messages"][0]["content"] else "tie"
+        return httpx.Response(200, json={"choices": [{"message": {"role": "assistant", "content": verdict}}]})
+
+    client = ChatClient("http://judge.test", model="judge")
+    client.http = httpx.Client(transport=httpx.MockTransport(endpoint))
+    assert judge("3 + 4?", "six", "seven", client) == 0.0
+    assert judge("2 + 2?", "four", "4", client) == 0.5
+    path, body = seen[0]
+    assert path == "/v1/chat/completions" and body["model"] == "judge" and body["temperature"] == 0.0
+    assert body["messages"][0]["content"] == JUDGE_PROMPT.format(q="3 + 4?", a="six", b="seven")

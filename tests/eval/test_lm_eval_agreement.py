@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from lmforge.eval.lmeval_compat import ceval_task_yaml
-from lmforge.eval.runner import evaluate
+from lmforge.eval.multiple_choice import MCEvalConfig, run_mc_eval
 
 
 @pytest.mark.slow
@@ -27,7 +27,8 @@ def test_matches_lm_eval(model_dir, ceval_dir, tmp_path, shots):
                           task_manager=TaskManager(include_path=str(tmp_path / "tasks")),
                           log_samples=True, random_seed=0, numpy_random_seed=0,
                           torch_random_seed=0, fewshot_random_seed=0)
-    ours = evaluate(model_dir, {"ceval": only}, shots=shots, progress=False)["ceval"]
+    cfg = MCEvalConfig(model=str(model_dir), tasks={"ceval": str(only)}, shots=shots, progress=False)
+    ours = run_mc_eval(cfg).results["ceval"]
     samples = sorted(ref["samples"]["ceval_local"], key=lambda s: s["doc_id"])
     assert len(samples) == ours["n"] == 12
     for s, mine in zip(samples, ours["items"]):

@@ -3,8 +3,9 @@ import json
 import pytest
 import torch
 
-from lmforge.eval.runner import evaluate, loglikelihood
-from lmforge.eval.task import load_task
+from lmforge.eval.multiple_choice import MCEvalConfig, run_mc_eval
+from lmforge.eval.runner import loglikelihood
+from lmforge.eval.tasks import load_task
 from lmforge.model import load_model
 from lmforge.tokenizer.core import Tokenizer
 
@@ -36,8 +37,9 @@ def test_loglikelihood_matches_transformers(model_dir):
 
 
 def test_evaluate_writes_results(model_dir, ceval_dir, tmp_path):
-    res = evaluate(model_dir, {"ceval": ceval_dir}, shots=1, out=tmp_path / "r", progress=False)
-    r = res["ceval"]
+    cfg = MCEvalConfig(model=str(model_dir), tasks={"ceval": str(ceval_dir)}, shots=1, out=str(tmp_path / "r"),
+                       progress=False)
+    r = run_mc_eval(cfg).results["ceval"]
     assert r["n"] == 24 and 0 <= r["acc"] <= 1 and set(r["subjects"]) == {"computer_network", "law"}
     assert json.loads((tmp_path / "r" / "results.json").read_text())["results"]["ceval"]["n"] == 24
     assert "| ceval | 24 | 1 |" in (tmp_path / "r" / "results.md").read_text()

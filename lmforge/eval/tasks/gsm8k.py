@@ -6,9 +6,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pydantic import Field, ValidationInfo, model_validator
+
 from lmforge.errors import UserError
+from lmforge.eval.operation import (EvalResult, EvalSettings, ModelFolder, check_out, finish, load_model_for,
+                                    markdown)
 from lmforge.eval.tasks.mc import read_jsonl
 from lmforge.model.generate import SamplingParams, generate
+from lmforge.model.loader import Loaded
 
 STRICT = re.compile(r"#### (\-?[0-9\.\,]+)")
 FLEXIBLE = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
@@ -51,14 +56,16 @@ def truncate(text: str, stops: list[str] = STOP) -> str:
 def read_gsm8k(path: str) -> list[dict[str, str]]:
     """GSM8K jsonl `{"question", "answer": "...#### N"}`; errors name file:line."""
     rows = read_jsonl(Path(path))
+    if not rows:
+        raise UserError(f"{path}: no GSM8K records (empty file)")
     for r in rows:
         for key in ("question", "answer"):
             if key not in r:
-                raise ValueError(f"{r['_where']}: missing key {key!r}")
+                raise UserError(f"{r['_where']}: missing key {key!r}")
         try:
             gold_answer(r["answer"])
         except ValueError as e:
-            raise ValueError(f"{r['_where']}: {e}") from None
+            raise UserError(f"{r['_where']}: {e}") from None
     return rows
 
 
@@ -87,3 +94,36 @@ def evaluate_gsm8k(model, tok, items: list[dict[str, str]], fewshot: list[dict[s
     for i in range(0, len(prompts), batch_size):
         outs += [tok.decode(o) for o in generate(model.eval(), prompts[i:i + batch_size], params, pad_id=tok.pad_id)]
     return {**score_gsm8k(outs, [x["answer"] for x in items]), "shots": min(shots, len(fewshot or []))}
+
+
+class GSM8KConfig(EvalSettings, ModelFolder):
+    """`lmforge eval gsm8k`: greedy k-shot answers, strict and flexible exact match (lm-eval's)."""
+
+    data: str = Field(description="GSM8K jsonl: question, answer ('... #### N')")
+    fewshot: str | None = Field(None, description="jsonl the few-shot examples come from (GSM8K's train split)")
+    shots: int = Field(0, ge=0, description="few-shot examples (the first ones of --fewshot)")
+    max_new_tokens: int = Field(256, gt=0, description="tokens per answer")
+    batch_size: int = Field(16, gt=0, description="answers generated together")
+
+    @model_validator(mode="after")
+    def _files(self, info: ValidationInfo) -> "GSM8KConfig":
+        if self.shots and not self.fewshot:
+            raise ValueError("shots > 0 needs fewshot (--fewshot JSONL: the few-shot examples)")
+        if not (info.context or {}).get("files_made_later"):
+            for key in ("data", "fewshot"):
+                path = getattr(self, key)
+                if path is not None and not Path(path).is_file():
+                    raise ValueError(f"{key}: {path} not found")
+        return self
+
+
+def run_gsm8k(cfg: GSM8KConfig, loaded: Loaded | None = None) -> EvalResult:
+    """strict_match, flexible_match and n under `results["gsm8k"]`."""
+    check_out(cfg)
+    items = read_gsm8k(cfg.data)[:cfg.limit]
+    shots = read_gsm8k(cfg.fewshot) if cfg.fewshot else []
+    lm = load_model_for(cfg, cfg.model, loaded)
+    r = evaluate_gsm8k(lm.model, lm.tokenizer, items, shots, cfg.shots, cfg.max_new_tokens, cfg.batch_size)
+    report = markdown(["task", "n", "shots", "strict match", "flexible match"],
+                      [["gsm8k", r["n"], r["shots"], r["strict_match"], r["flexible_match"]]])
+    return finish(cfg, "gsm8k", {"gsm8k": r}, report)

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+from lmforge.errors import UserError
 from lmforge.eval.task import LETTERS, MCItem, MCTask, register
 
 
@@ -17,12 +18,12 @@ def _item(question: str, choices: list[str], answer: str | int, subject: str, wh
         elif answer in choices:
             idx = choices.index(answer)
         else:
-            raise ValueError(f"{where}: answer {answer!r} is not one of the choices "
-                             f"{LETTERS[:len(choices)]}")
+            raise UserError(f"{where}: answer {answer!r} is not one of the choices "
+                            f"{LETTERS[:len(choices)]}")
     else:
         idx = int(answer)
         if not 0 <= idx < len(choices):
-            raise ValueError(f"{where}: answer index {idx} out of range for {len(choices)} choices")
+            raise UserError(f"{where}: answer index {idx} out of range for {len(choices)} choices")
     return MCItem(question, choices, idx, subject, where)
 
 
@@ -37,7 +38,7 @@ def read_csv(path: Path, subject: str, header: list[str] | None) -> list[MCItem]
                 return []
             lower = [c.strip().lower() for c in cols]
             if "answer" not in lower:
-                raise ValueError(f"{path}:1: no 'answer' column in header {cols}")
+                raise UserError(f"{path}:1: no 'answer' column in header {cols}")
             q = lower.index("question")
             letters = [i for i, c in enumerate(lower) if len(c) == 1 and c.upper() in LETTERS]
             a = lower.index("answer")
@@ -48,7 +49,7 @@ def read_csv(path: Path, subject: str, header: list[str] | None) -> list[MCItem]
             if not row:
                 continue
             if len(row) < width:
-                raise ValueError(f"{path}:{n}: {len(row)} fields, expected {width}")
+                raise UserError(f"{path}:{n}: {len(row)} fields, expected {width}")
             items.append(_item(row[q], [row[i] for i in letters], row[a], subject,
                                f"{path}:{n}"))
     return items
@@ -73,7 +74,10 @@ def _csv_task(name: str, root: Path, split: str, header: list[str] | None, chine
               description) -> MCTask:
     by_subject = _split_dir(root, split, header)
     if not by_subject:
-        raise FileNotFoundError(f"{root / split}: no *.csv files for task {name!r}")
+        raise UserError(f"{root / split}: no *.csv files for task {name!r}")
+    empty = [s for s, xs in by_subject.items() if not xs]
+    if empty:
+        raise UserError(f"{root / split}: no questions for subject(s) {empty} (empty or header-only CSV)")
     items = [x for xs in by_subject.values() for x in xs]
     return MCTask(name, items, _split_dir(root, "dev", header), chinese, description)
 
@@ -107,16 +111,19 @@ def read_jsonl(path: Path) -> list[dict]:
         for n, line in enumerate(f, 1):
             if line.strip():
                 try:
-                    rows.append({**json.loads(line), "_where": f"{path}:{n}"})
+                    record = json.loads(line)
                 except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{n}: invalid JSON ({e.msg})") from None
+                    raise UserError(f"{path}:{n}: invalid JSON ({e.msg})") from None
+                if not isinstance(record, dict):
+                    raise UserError(f"{path}:{n}: expected a JSON object, got {type(record).__name__}")
+                rows.append({**record, "_where": f"{path}:{n}"})
     return rows
 
 
 def _jsonl_files(root: Path) -> list[Path]:
     files = [root] if root.is_file() else sorted(root.glob("*.jsonl"))
     if not files:
-        raise FileNotFoundError(f"{root}: no .jsonl files")
+        raise UserError(f"{root}: no .jsonl files")
     return files
 
 
@@ -128,7 +135,7 @@ def generic(root: Path) -> MCTask:
         for r in read_jsonl(path):
             for key in ("question", "choices", "answer"):
                 if key not in r:
-                    raise ValueError(f"{r['_where']}: missing key {key!r}")
+                    raise UserError(f"{r['_where']}: missing key {key!r}")
             items.append(_item(r["question"], list(r["choices"]), r["answer"],
                                r.get("subject", path.stem), r["_where"]))
     return MCTask("jsonl", items, chinese=False)
@@ -141,7 +148,7 @@ def agieval(root: Path) -> MCTask:
     for path in _jsonl_files(root):
         for r in read_jsonl(path):
             if "label" not in r or "options" not in r:
-                raise ValueError(f"{r['_where']}: missing key 'label' or 'options'")
+                raise UserError(f"{r['_where']}: missing key 'label' or 'options'")
             opts = [o.split(")", 1)[1].strip() if o.startswith("(") and ")" in o else o
                     for o in r["options"]]
             label = r["label"][0] if isinstance(r["label"], list) else r["label"]
@@ -174,7 +181,7 @@ def openai_evals(root: Path) -> MCTask:
             stem, choices = split_choices(
                 r.get("question", "").rstrip().removesuffix("Answer:").rstrip())
             if not choices or "answer" not in r:
-                raise ValueError(f"{r['_where']}: expected 'question' ending in lettered choice "
-                                 "lines and an 'answer' key")
+                raise UserError(f"{r['_where']}: expected 'question' ending in lettered choice "
+                                "lines and an 'answer' key")
             items.append(_item(stem, choices, r["answer"], path.stem, r["_where"]))
     return MCTask("evals-mc", items, chinese=False)

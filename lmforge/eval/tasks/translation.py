@@ -1,13 +1,21 @@
-"""Translation zh<->en: prompt, greedy generation with the model, BLEU and chrF by sacrebleu."""
+"""Translation zh<->en: prompt, greedy generation with the model, BLEU and chrF by sacrebleu, and
+the `lmforge eval translation` operation."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from pathlib import Path
+from typing import Literal, Sequence
 
 import sacrebleu
+from pydantic import Field, ValidationInfo, model_validator
 
+from lmforge.errors import UserError
+from lmforge.eval.operation import (EvalResult, EvalSettings, ModelFolder, check_out, finish, load_model_for,
+                                    markdown)
 from lmforge.eval.tasks.gsm8k import truncate
+from lmforge.eval.tasks.mc import read_jsonl
 from lmforge.model.generate import SamplingParams, generate
+from lmforge.model.loader import Loaded
 from lmforge.model.transformer import CausalLM
 from lmforge.tokenizer.core import Tokenizer
 
@@ -26,9 +34,46 @@ def evaluate_translation(model: CausalLM, tok: Tokenizer, pairs: Sequence[tuple[
                          direction: str = "zh-en", max_new_tokens: int = 64) -> dict[str, float]:
     """Greedy translations of (source, reference) pairs, cut at the first newline."""
     if direction not in PROMPTS:
-        raise ValueError(f"translation direction {direction!r}; use one of {list(PROMPTS)}")
+        raise UserError(f"translation direction {direction!r}; use one of {list(PROMPTS)}")
     prompts = [tok.encode(PROMPTS[direction].format(src=s)) for s, _ in pairs]
     outs = generate(model, prompts, SamplingParams(max_new_tokens=max_new_tokens,
                                                    stop_token_ids=[tok.eos_id]), pad_id=tok.pad_id)
     hyps = [truncate(tok.decode(o), ["\n"]).strip() for o in outs]
     return {**score(hyps, [r for _, r in pairs], direction.split("-")[1]), "n": len(pairs)}
+
+
+class TranslationConfig(EvalSettings, ModelFolder):
+    """`lmforge eval translation`: greedy translations of jsonl records {zh, en}, BLEU and chrF."""
+
+    data: str = Field(description="jsonl records with 'zh' and 'en' keys")
+    direction: Literal["zh-en", "en-zh"] = Field("zh-en", description="source-target language")
+    max_new_tokens: int = Field(256, gt=0, description="tokens per translation")
+
+    @model_validator(mode="after")
+    def _data(self, info: ValidationInfo) -> "TranslationConfig":
+        if not (info.context or {}).get("files_made_later") and not Path(self.data).is_file():
+            raise ValueError(f"data: {self.data} not found")
+        return self
+
+
+def read_pairs(path: str, direction: str) -> list[tuple[str, str]]:
+    """(source, reference) pairs; a record without both keys is an error naming file:line."""
+    src, tgt = direction.split("-")
+    rows = read_jsonl(Path(path))
+    if not rows:
+        raise UserError(f"{path}: no translation records (empty file)")
+    for r in rows:
+        if src not in r or tgt not in r:
+            raise UserError(f"{r['_where']}: needs keys {src!r} and {tgt!r}")
+    return [(r[src], r[tgt]) for r in rows]
+
+
+def run_translation(cfg: TranslationConfig, loaded: Loaded | None = None) -> EvalResult:
+    """bleu, chrf and n under `results["translation <direction>"]`."""
+    check_out(cfg)
+    pairs = read_pairs(cfg.data, cfg.direction)[:cfg.limit]
+    lm = load_model_for(cfg, cfg.model, loaded)
+    name = f"translation {cfg.direction}"
+    r = evaluate_translation(lm.model, lm.tokenizer, pairs, cfg.direction, cfg.max_new_tokens)
+    report = markdown(["task", "n", "BLEU", "chrF"], [[name, r["n"], r["bleu"], r["chrf"]]])
+    return finish(cfg, "translation", {name: r}, report)
