@@ -18,7 +18,8 @@ import torch
 from tokenizers import Tokenizer as HFTok, decoders, models, pre_tokenizers, trainers
 
 from lmforge.eval.runner import encode_pair, evaluate_mc
-from lmforge.eval.task import LETTERS, load_task
+from lmforge.eval.task import LETTERS
+from lmforge.eval.tasks import load_task
 from lmforge.model import build_model, preset
 from lmforge.tokenizer.core import Tokenizer
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from lmforge.eval.lmeval_compat import ceval_task_yaml
-from lmforge.eval.runner import evaluate
+from lmforge.eval.multiple_choice import MCEvalConfig, run_mc_eval
 from lmforge.model import build_model, preset, save_model
 from lmforge.tokenizer.core import byte_tokenizer
 
@@ -58,7 +58,9 @@ def main() -> None:
     ours_s = ref_s = float("inf")
     for _ in range(args.repeats):
         t = time.perf_counter()
-        ours = evaluate(model_dir, {"ceval": tmp / "data"}, args.shots, args.batch_size)["ceval"]
+        cfg = MCEvalConfig(model=str(model_dir), tasks={"ceval": str(tmp / "data")}, shots=args.shots,
+                           batch_size=args.batch_size)
+        ours = run_mc_eval(cfg).results["ceval"]
         ours_s = min(ours_s, time.perf_counter() - t)
         t = time.perf_counter()
         ref = simple_evaluate(model="hf", model_args=f"pretrained={model_dir},dtype=float32",
