@@ -14,11 +14,13 @@ import torch
 import yaml
 
 import lmforge
+from lmforge.model.io import read_weights
 from lmforge.train.checkpoint import (LEGACY_STATE_FILE, CheckpointError, checkpoints, load_checkpoint,
                                     rng_state, save_checkpoint, set_rng_state)
 from lmforge.train.state_file import load_state, save_state
 
 from .conftest import CLI, ENV, read_losses
+from .test_distributed import TORCHRUN
 
 
 class Payload:
@@ -142,16 +144,22 @@ def test_nothing_in_the_package_unpickles():
 
 
 @pytest.fixture(scope="module")
-def trained_run(packed_dir, tmp_path_factory):
-    """A real 2-step pretraining run with one checkpoint (step 2), written by the CLI."""
+def tiny_config(packed_dir, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("secure")
     cfg = {"out": str(root / "run"), "tokenizer": str(packed_dir / "tok"),
            "model": {"preset": "tiny", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1},
            "data": {"path": str(packed_dir / "data")},
            "train": {"max_steps": 2, "save_every": 2, "batch_size": 2, "seq_len": 32, "eval_every": 0,
-                     "eval_batches": 1}}
+                     "eval_batches": 1, "lr": 0.01, "schedule": "constant", "warmup_steps": 0}}
     (root / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-    subprocess.run(CLI + ["pretrain", str(root / "cfg.yaml")], check=True, env=ENV, capture_output=True)
+    return root / "cfg.yaml"
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_config) -> Path:
+    """A real 2-step pretraining run with one checkpoint (step 2), written by the CLI."""
+    root = tiny_config.parent
+    subprocess.run(CLI + ["pretrain", str(tiny_config)], check=True, env=ENV, capture_output=True)
     assert [p.name for p in checkpoints(root / "run")] == ["step-0000002"]
     return root
 
@@ -184,3 +192,21 @@ def test_planted_pickle_never_runs_on_resume(trained_run, tmp_path, where, rc, s
     assert "Traceback" not in r.stderr and says in r.stdout + r.stderr
     if rc == 0:
         assert sorted(read_losses(run)) == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_fsdp2_resume_from_the_new_format_is_bit_identical(tiny_config, tmp_path):
+    """Two FSDP2 processes: 3 steps, checkpoint, resume to 6 == 6 uninterrupted (losses and weights)."""
+    fsdp = ["train.distributed=fsdp", "train.save_every=3"]
+
+    def torchrun(out: str, steps: int) -> None:
+        r = subprocess.run(TORCHRUN + ["pretrain", str(tiny_config), f"out={tmp_path / out}",
+                                       f"train.max_steps={steps}", *fsdp], env=ENV, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-3000:]
+
+    torchrun("whole", 6)
+    torchrun("parts", 3)
+    torchrun("parts", 6)
+    assert read_losses(tmp_path / "parts") == read_losses(tmp_path / "whole")
+    whole, parts = (read_weights(tmp_path / d / "model") for d in ("whole", "parts"))
+    assert whole.keys() == parts.keys() and all(torch.equal(whole[k], parts[k]) for k in whole)
