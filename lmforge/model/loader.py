@@ -13,6 +13,7 @@ import torch
 
 from lmforge.errors import UserError
 from lmforge.model.config import ModelConfig
+from lmforge.model.finite import check_finite
 from lmforge.model.io import load_model, read_json
 from lmforge.model.transformer import CausalLM
 from lmforge.tokenizer.chat_template import END_OF_TURN
@@ -89,6 +90,7 @@ def load_for_inference(folder: str | Path, device: str = "cpu", dtype: str = "au
     torch_dtype = resolve_dtype(dtype, dev)
     tok = load_tokenizer(folder)
     model = load_model(folder, device=dev, dtype=torch_dtype)
+    check_finite(model.state_dict().items(), folder)
     return Loaded(model=model, tokenizer=tok, meta=read_meta(folder), folder=Path(folder))
 
 

@@ -144,7 +144,7 @@ def test_nothing_in_the_package_unpickles():
 
 
 @pytest.fixture(scope="module")
-def tiny_config(packed_dir, tmp_path_factory) -> Path:
+def tiny_run_config(packed_dir, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("secure")
     cfg = {"out": str(root / "run"), "tokenizer": str(packed_dir / "tok"),
            "model": {"preset": "tiny", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1},
@@ -156,10 +156,10 @@ def tiny_config(packed_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained_run(tiny_config) -> Path:
+def trained_run(tiny_run_config) -> Path:
     """A real 2-step pretraining run with one checkpoint (step 2), written by the CLI."""
-    root = tiny_config.parent
-    subprocess.run(CLI + ["pretrain", str(tiny_config)], check=True, env=ENV, capture_output=True)
+    root = tiny_run_config.parent
+    subprocess.run(CLI + ["pretrain", str(tiny_run_config)], check=True, env=ENV, capture_output=True)
     assert [p.name for p in checkpoints(root / "run")] == ["step-0000002"]
     return root
 
@@ -195,12 +195,12 @@ def test_planted_pickle_never_runs_on_resume(trained_run, tmp_path, where, rc, s
 
 
 @pytest.mark.slow
-def test_fsdp2_resume_from_the_new_format_is_bit_identical(tiny_config, tmp_path):
+def test_fsdp2_resume_from_the_new_format_is_bit_identical(tiny_run_config, tmp_path):
     """Two FSDP2 processes: 3 steps, checkpoint, resume to 6 == 6 uninterrupted (losses and weights)."""
     fsdp = ["train.distributed=fsdp", "train.save_every=3"]
 
     def torchrun(out: str, steps: int) -> None:
-        r = subprocess.run(TORCHRUN + ["pretrain", str(tiny_config), f"out={tmp_path / out}",
+        r = subprocess.run(TORCHRUN + ["pretrain", str(tiny_run_config), f"out={tmp_path / out}",
                                        f"train.max_steps={steps}", *fsdp], env=ENV, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr[-3000:]
 
