@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from lmforge.model.io import atomic_dir
+from lmforge.files import atomic_dir
 from lmforge.tokenizer import Tokenizer
 
 MANIFEST = "manifest.json"

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from pydantic import ValidationError
@@ -17,6 +14,7 @@ from safetensors.torch import save_file
 
 import lmforge
 from lmforge.config import format_validation_error
+from lmforge.files import atomic_dir
 from lmforge.model.config import ModelConfig
 from lmforge.model.transformer import CausalLM
 
@@ -34,30 +32,6 @@ _SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "mixtral", "lmforge")
 
 class ModelFolderError(ValueError):
     """A model folder that cannot be loaded; the message names the file and what is wrong."""
-
-
-@contextmanager
-def atomic_dir(out: str | Path) -> Iterator[Path]:
-    """Yield a temp folder beside `out`; on success it replaces `out` in one rename."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        yield tmp
-        for f in tmp.rglob("*"):
-            if f.is_file():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def hf_config(cfg: ModelConfig) -> dict[str, Any]:
