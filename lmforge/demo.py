@@ -1,4 +1,5 @@
-"""`lmforge demo`: the main job on the built-in default, `recipes/demo.yaml`, sized for 2 CPU cores."""
+"""`lmforge demo`: the main job on the built-in default, the shipped `demo` recipe
+(lmforge/recipes/builtin/demo.yaml), sized for 2 CPU cores."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def run_demo(out: str | None = None, overrides: list[str] = ()) -> Path:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the whole pipeline on built-in data (recipes/demo.yaml)")
+    p = sub.add_parser("demo", help="run the whole pipeline on built-in data (the shipped recipe demo)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. scale=tiny (a toy run of the same stages)")
     p.add_argument("--out", default=None, help="run folder (default runs/demo)")
     p.set_defaults(func=cmd_demo)

@@ -5,22 +5,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lmforge.errors import UserError
+
+BUILTIN = Path(__file__).resolve().parent / "builtin"
+
 
 def recipes_dir() -> Path:
-    """The shipped recipes/ folder (repository checkout) or ./recipes."""
-    here = Path(__file__).resolve().parents[2] / "recipes"
-    return here if here.is_dir() else Path("recipes")
+    """The shipped recipes (and their data files), inside the package so that a wheel carries them."""
+    return BUILTIN
 
 
 def find_recipe(name: str) -> Path:
+    """A recipe YAML path, or the name of a shipped recipe (`demo`, `solar-dus`, ...)."""
     p = Path(name)
     if p.is_file():
         return p
-    shipped = recipes_dir() / (name if name.endswith(".yaml") else f"{name}.yaml")
+    shipped = BUILTIN / (name if name.endswith(".yaml") else f"{name}.yaml")
     if shipped.is_file():
         return shipped
-    names = sorted(x.stem for x in recipes_dir().glob("*.yaml"))
-    raise FileNotFoundError(f"recipe {name!r} not found; shipped recipes: {', '.join(names)}")
+    names = sorted(x.stem for x in BUILTIN.glob("*.yaml"))
+    raise UserError(f"recipe {name!r}: no such file and no shipped recipe of that name; "
+                    f"shipped recipes: {', '.join(names)}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
