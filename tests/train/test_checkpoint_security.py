@@ -14,12 +14,13 @@ import torch
 import yaml
 
 import lmforge
+from lmforge.cli import main
 from lmforge.model.io import read_weights
 from lmforge.train.checkpoint import (LEGACY_STATE_FILE, CheckpointError, checkpoints, load_checkpoint,
                                     rng_state, save_checkpoint, set_rng_state)
 from lmforge.train.state_file import load_state, save_state
 
-from .conftest import CLI, ENV, read_losses
+from .conftest import ENV, read_losses
 from .test_distributed import TORCHRUN
 
 
@@ -159,7 +160,7 @@ def tiny_run_config(packed_dir, tmp_path_factory) -> Path:
 def trained_run(tiny_run_config) -> Path:
     """A real 2-step pretraining run with one checkpoint (step 2), written by the CLI."""
     root = tiny_run_config.parent
-    subprocess.run(CLI + ["pretrain", str(tiny_run_config)], check=True, env=ENV, capture_output=True)
+    assert main(["pretrain", str(tiny_run_config)]) == 0
     assert [p.name for p in checkpoints(root / "run")] == ["step-0000002"]
     return root
 
@@ -181,15 +182,17 @@ def _plant(step: Path, where: str, marker: Path) -> None:
     ("json", 2, "trainer_state.json: not a readable trainer-state JSON file"),
     ("beside", 0, "resumed from"),
 ])
-def test_planted_pickle_never_runs_on_resume(trained_run, tmp_path, where, rc, says):
+def test_planted_pickle_never_runs_on_resume(trained_run, tmp_path, capsys, where, rc, says):
+    """`lmforge pretrain CFG --resume` (the CLI entry point, in this process): exit 2, no traceback."""
     run = tmp_path / "run"
     shutil.copytree(trained_run / "run", run)
     marker = tmp_path / "marker"
     _plant(run / "checkpoints" / "step-0000002", where, marker)
-    r = subprocess.run(CLI + ["pretrain", str(trained_run / "cfg.yaml"), f"out={run}", "train.max_steps=3",
-                              "--resume"], env=ENV, capture_output=True, text=True)
-    assert (r.returncode, marker.exists()) == (rc, False), r.stderr[-2000:]
-    assert "Traceback" not in r.stderr and says in r.stdout + r.stderr
+    capsys.readouterr()
+    code = main(["pretrain", str(trained_run / "cfg.yaml"), f"out={run}", "train.max_steps=3", "--resume"])
+    out, err = capsys.readouterr()
+    assert (code, marker.exists()) == (rc, False), err[-2000:]
+    assert "Traceback" not in err and says in out + err
     if rc == 0:
         assert sorted(read_losses(run)) == [1, 2, 3]
 
