@@ -12,18 +12,18 @@ from lmforge.errors import UserError
 
 # Each module defines `register(subparsers)`; a handler is set with `set_defaults(func=...)`.
 COMMAND_MODULES = [
-    "lmforge.model.cli",
+    "lmforge.cli.model",
     "lmforge.demo",
-    "lmforge.data.cli",
-    "lmforge.tokenizer.cli",
-    "lmforge.grow.cli",
+    "lmforge.cli.data",
+    "lmforge.cli.tokenizer",
+    "lmforge.cli.grow",
     "lmforge.cli.train",
-    "lmforge.scaling.cli",
-    "lmforge.export.cli",
-    "lmforge.serve.cli",
-    "lmforge.eval.cli",
-    "lmforge.sft.data_cli",
-    "lmforge.select.cli",
+    "lmforge.cli.scaling",
+    "lmforge.cli.export",
+    "lmforge.cli.serve",
+    "lmforge.cli.eval",
+    "lmforge.cli.sft_data",
+    "lmforge.cli.select",
     "lmforge.recipes.cli",
 ]
 

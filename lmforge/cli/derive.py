@@ -118,8 +118,8 @@ def _add_flag(parser: argparse.ArgumentParser, name: str, info: FieldInfo, posit
         kwargs["action"] = argparse.BooleanOptionalAction
     else:
         kwargs["metavar"] = key.upper()
-        if many:
-            kwargs["nargs"] = "+"
+        if many:  # `--x a b` and `--x a --x b` both give [a, b]
+            kwargs["nargs"], kwargs["action"] = "+", "extend"
         elif get_origin(inner) is Literal:
             kwargs["choices"] = [str(v) for v in get_args(inner)]
             kwargs["metavar"] = "{" + ",".join(kwargs["choices"]) + "}"
@@ -202,7 +202,11 @@ def split_overrides(argv: Sequence[str], parser: argparse.ArgumentParser,
     return rest, overrides
 
 
-def config_keys(cls: type[BaseModel]) -> set[str]:
+def config_keys(cls: type[BaseModel]) -> set[str] | None:
+    """The keys a key=value may start with; None (any key) for a config that takes extra keys
+    (a ModelSource's preset field overrides, e.g. `model init --preset tiny num_hidden_layers=6`)."""
+    if cls.model_config.get("extra") == "allow":
+        return None
     return {key_of(n, i) for n, i in cls.model_fields.items()}
 
 

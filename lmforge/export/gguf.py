@@ -1,5 +1,7 @@
 """Write a model folder as a GGUF file llama.cpp runs: llama/qwen2 metadata, tensor names, the
-Q/K row order llama.cpp's interleaved RoPE expects, the tokenizer and the chat template."""
+Q/K row order llama.cpp's interleaved RoPE expects, the tokenizer and the chat template.
+`run_export_gguf(GGUFConfig)` is the operation behind `lmforge export gguf` and the
+`export_gguf` stage."""
 
 from __future__ import annotations
 
@@ -11,9 +13,13 @@ from typing import Literal
 import gguf
 import numpy as np
 import torch
+from pydantic import ConfigDict, Field
 from tqdm import tqdm
 
+from lmforge.errors import UserError
 from lmforge.model.config import ModelConfig
+from lmforge.model.finite import check_finite
+from lmforge.model.folder import ModelFolder
 from lmforge.model.io import load_config, read_weights
 from lmforge.tokenizer.core import Tokenizer
 
@@ -35,12 +41,20 @@ TOP_NAMES = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weigh
              "lm_head.weight": "output.weight"}
 
 
+class GGUFConfig(ModelFolder):
+    """`model` (an lmforge/transformers Llama or Qwen2 folder) as one GGUF file `out`."""
+
+    model_config = ConfigDict(extra="forbid")
+    out: str = Field(description="the .gguf file to write")
+    type: OutType = Field("f16", description="weight type of the matrices (norms and biases stay f32)")
+
+
 def gguf_arch(cfg: ModelConfig) -> str:
-    """llama.cpp architecture for a config, or a ValueError naming what it can't express."""
+    """llama.cpp architecture for a config, or a UserError naming what it can't express."""
     if cfg.deepnorm or cfg.num_local_experts or cfg.hidden_act != "silu":
-        raise ValueError("GGUF export supports dense SwiGLU pre-norm models (llama/qwen2 shapes); "
-                         f"this config has deepnorm={cfg.deepnorm}, num_local_experts="
-                         f"{cfg.num_local_experts}, hidden_act={cfg.hidden_act!r}")
+        raise UserError("GGUF export supports dense SwiGLU pre-norm models (llama/qwen2 shapes); "
+                        f"this config has deepnorm={cfg.deepnorm}, num_local_experts="
+                        f"{cfg.num_local_experts}, hidden_act={cfg.hidden_act!r}")
     return "qwen2" if cfg.qkv_bias else "llama"
 
 
@@ -60,7 +74,7 @@ def gguf_name(hf_name: str) -> str:
     parts = hf_name.split(".")
     if parts[:2] == ["model", "layers"] and ".".join(parts[3:]) in LAYER_NAMES:
         return f"blk.{parts[2]}.{LAYER_NAMES['.'.join(parts[3:])]}"
-    raise ValueError(f"tensor {hf_name!r} has no llama.cpp name")
+    raise UserError(f"tensor {hf_name!r} has no llama.cpp name")
 
 
 def _add_metadata(w: gguf.GGUFWriter, cfg: ModelConfig, out_type: OutType, name: str) -> None:
@@ -100,8 +114,8 @@ def _add_tokenizer(w: gguf.GGUFWriter, model_dir: Path, tok: Tokenizer, vocab_si
     else:
         spec = json.loads(tok.tok.to_str())
         if spec["model"]["type"] != "BPE" or "ByteLevel" not in json.dumps(spec.get("pre_tokenizer")):
-            raise ValueError(f"{model_dir}: GGUF export needs a byte-level BPE tokenizer.json or a "
-                             "SentencePiece tokenizer.model")
+            raise UserError(f"{model_dir}: GGUF export needs a byte-level BPE tokenizer.json or a "
+                            "SentencePiece tokenizer.model")
         vocab = tok.tok.get_vocab(with_added_tokens=True)
         by_id = {i: t for t, i in vocab.items()}
         tokens = [by_id.get(i, f"[PAD{i}]") for i in range(max(by_id) + 1)]
@@ -116,7 +130,7 @@ def _add_tokenizer(w: gguf.GGUFWriter, model_dir: Path, tok: Tokenizer, vocab_si
         w.add_tokenizer_pre(tok.config.get("lmforge_pretokenizer", "default"))
         w.add_token_merges(merges)
     if len(tokens) > vocab_size:
-        raise ValueError(f"{model_dir}: tokenizer has {len(tokens)} tokens, the model only {vocab_size}")
+        raise UserError(f"{model_dir}: tokenizer has {len(tokens)} tokens, the model only {vocab_size}")
     for i in range(len(tokens), vocab_size):  # embedding rows past the tokenizer
         tokens.append(f"[PAD{i}]")
         types.append(gguf.TokenType.UNUSED)
@@ -151,12 +165,13 @@ def _tensor(w: gguf.GGUFWriter, name: str, t: torch.Tensor, out_type: OutType) -
 def export_gguf(model_dir: str | Path, out: str | Path, out_type: OutType = "f16") -> Path:
     """Write `model_dir` (an lmforge/transformers Llama or Qwen2 folder) to the GGUF file `out`."""
     if out_type not in FILE_TYPES:
-        raise ValueError(f"unknown GGUF type {out_type!r}; types: {', '.join(FILE_TYPES)}")
+        raise UserError(f"unknown GGUF type {out_type!r}; types: {', '.join(FILE_TYPES)}")
     model_dir, out = Path(model_dir), Path(out)
     cfg = load_config(model_dir)
     arch = gguf_arch(cfg)
     tok = Tokenizer.from_dir(model_dir)
     tensors = read_weights(model_dir)
+    check_finite(tensors.items(), model_dir)
     if cfg.tie_word_embeddings or "lm_head.weight" not in tensors:
         tensors.pop("lm_head.weight", None)  # llama.cpp reuses token_embd when output is absent
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
@@ -182,3 +197,8 @@ def export_gguf(model_dir: str | Path, out: str | Path, out_type: OutType = "f16
         if tmp.exists():
             tmp.unlink()
     return out
+
+
+def run_export_gguf(cfg: GGUFConfig) -> Path:
+    """`lmforge export gguf`: the written file."""
+    return export_gguf(cfg.model, cfg.out, cfg.type)

@@ -3,6 +3,7 @@
 Output layers are the slices' layers in order; embeddings come from the first slice's model,
 the final norm and head from the last slice's; a slice may scale its `o_proj`/`down_proj`
 (mergekit's `scale` filter), which scales that layer's residual contribution.
+`run_slices(GrowSlicesConfig)` is the operation behind `lmforge grow slices`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from lmforge.config import load_config as load_yaml_config
+from lmforge.errors import UserError
 from lmforge.model.config import ModelConfig
 from lmforge.model.io import TOKENIZER_FILES, load_config, read_weights, save_model
 from lmforge.model.transformer import CausalLM
@@ -28,16 +30,22 @@ class Slice(BaseModel):
     """Layers [start, end) of `model` (mergekit's `layer_range`), optionally scaled."""
 
     model_config = ConfigDict(extra="forbid")
-    model: str
-    layer_range: tuple[int, int]
-    scale: float = 1.0
+    model: str = Field(description="model folder the layers come from")
+    layer_range: tuple[int, int] = Field(description="[start, end): layers start..end-1")
+    scale: float = Field(1.0, description="multiplies o_proj/down_proj (the layer's residual contribution)")
 
 
 class SlicesConfig(BaseModel):
     """slices.yaml: `slices: [{model: DIR, layer_range: [0, 24]}, ...]`."""
 
     model_config = ConfigDict(extra="forbid")
-    slices: list[Slice]
+    slices: list[Slice] = Field(description="layer ranges, stacked in order: [{model, layer_range, scale}]")
+
+
+class GrowSlicesConfig(SlicesConfig):
+    """slices.yaml plus where the stacked folder goes."""
+
+    out: str = Field(description="the stacked model folder")
 
 
 def folder_hash(model_dir: str | Path) -> str:
@@ -59,19 +67,19 @@ def _shape_key(cfg: ModelConfig) -> dict[str, Any]:
 
 def _check(slices: list[Slice], configs: dict[str, ModelConfig]) -> None:
     if not slices:
-        raise ValueError("slices: at least one slice is needed")
+        raise UserError("slices: at least one slice is needed")
     first = slices[0].model
     for i, s in enumerate(slices):
         n = configs[s.model].num_hidden_layers
         a, b = s.layer_range
         if not 0 <= a < b <= n:
-            raise ValueError(f"slices[{i}].layer_range {[a, b]} is out of bounds for {s.model} "
-                             f"({n} layers): need 0 <= start < end <= {n}")
+            raise UserError(f"slices[{i}].layer_range {[a, b]} is out of bounds for {s.model} "
+                            f"({n} layers): need 0 <= start < end <= {n}")
         if _shape_key(configs[s.model]) != _shape_key(configs[first]):
             diff = sorted(k for k, v in _shape_key(configs[s.model]).items()
                           if _shape_key(configs[first])[k] != v)
-            raise ValueError(f"slices[{i}]: {s.model} has a different architecture from {first} "
-                             f"(differs in {', '.join(diff)})")
+            raise UserError(f"slices[{i}]: {s.model} has a different architecture from {first} "
+                            f"(differs in {', '.join(diff)})")
 
 
 def stack_slices(slices: list[Slice]) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
@@ -124,8 +132,13 @@ def save_stacked(slices: list[Slice], out: str | Path, created_by: str,
                       copy_from=first if has_tok else None)
 
 
-def grow_slices(config_path: str | Path, out: str | Path) -> Path:
-    """`lmforge grow slices --config slices.yaml --out DIR`."""
-    cfg = load_yaml_config(SlicesConfig, config_path)
-    return save_stacked(cfg.slices, out, "lmforge grow slices",
+def run_slices(cfg: GrowSlicesConfig) -> Path:
+    """`lmforge grow slices slices.yaml --out DIR`: the stacked folder."""
+    return save_stacked(cfg.slices, cfg.out, "lmforge grow slices",
                         {"slices": [s.model_dump() for s in cfg.slices]})
+
+
+def grow_slices(config_path: str | Path, out: str | Path) -> Path:
+    """`run_slices` on a slices.yaml file."""
+    cfg = load_yaml_config(SlicesConfig, config_path)
+    return run_slices(GrowSlicesConfig(slices=cfg.slices, out=str(out)))

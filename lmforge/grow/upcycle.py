@@ -1,27 +1,42 @@
 """Sparse upcycling (Komatsuzaki et al. 2022): a dense model becomes a Mixtral-style MoE whose
 every expert is a copy of the layer's MLP. With identical experts and top-k weights that sum to
-one, the MoE computes exactly the dense function until training separates the experts."""
+one, the MoE computes exactly the dense function until training separates the experts.
+`run_upcycle(UpcycleConfig)` is the operation behind `lmforge grow upcycle` and the
+`grow_upcycle` stage."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
+from pydantic import ConfigDict, Field
 
+from lmforge.errors import UserError
 from lmforge.grow.slices import folder_hash
+from lmforge.model.folder import ModelFolder
 from lmforge.model.io import load_model, save_model
 from lmforge.model.transformer import CausalLM
 
 _EXPERT_NAMES = {"gate_proj": "w1", "down_proj": "w2", "up_proj": "w3"}
 
 
+class UpcycleConfig(ModelFolder):
+    """Dense `model` -> Mixtral-layout MoE in `out`, every expert a copy of the layer's MLP."""
+
+    model_config = ConfigDict(extra="forbid")
+    out: str = Field(description="the MoE model folder")
+    experts: int = Field(8, gt=1, description="experts per layer")
+    top_k: int = Field(2, gt=0, description="experts each token is routed to")
+    router_std: float = Field(0.01, ge=0, description="router init std (outputs equal the dense model either way)")
+
+
 def upcycle_model(dense: CausalLM, experts: int, top_k: int, router_std: float = 0.01,
                   seed: int = 0) -> CausalLM:
     cfg = dense.config
     if cfg.num_local_experts:
-        raise ValueError("the model is already a mixture of experts")
+        raise UserError("the model is already a mixture of experts")
     if experts < 1 or not 1 <= top_k <= experts:
-        raise ValueError(f"need experts >= 1 and 1 <= top-k <= experts (got {experts}, {top_k})")
+        raise UserError(f"need experts >= 1 and 1 <= top-k <= experts (got {experts}, {top_k})")
     moe_cfg = cfg.model_copy(update={"num_local_experts": experts, "num_experts_per_tok": top_k})
     with torch.device("meta"):
         moe = CausalLM(moe_cfg)
@@ -56,3 +71,8 @@ def upcycle(model_dir: str | Path, out: str | Path, experts: int = 8, top_k: int
                                           "router_std": router_std},
                                "source_hashes": {str(model_dir): folder_hash(model_dir)}},
                       copy_from=model_dir)
+
+
+def run_upcycle(cfg: UpcycleConfig) -> Path:
+    """`lmforge grow upcycle`: the MoE folder."""
+    return upcycle(cfg.model, cfg.out, cfg.experts, cfg.top_k, cfg.router_std)

@@ -1,5 +1,7 @@
 """Grow a model's vocabulary to a (extended) tokenizer: new embedding rows are the mean of the
-old ones (Hewitt 2021), so predictions on old text barely move; old rows stay untouched."""
+old ones (Hewitt 2021), so predictions on old text barely move; old rows stay untouched.
+`run_grow_vocab(GrowVocabConfig)` is the operation behind `lmforge grow vocab` and the
+`grow_vocab` stage."""
 
 from __future__ import annotations
 
@@ -8,9 +10,23 @@ from typing import Literal
 
 import torch
 
+from pydantic import ConfigDict, Field
+
+from lmforge.errors import UserError
+from lmforge.model.folder import ModelFolder
 from lmforge.model.io import load_model, save_model
 from lmforge.model.transformer import CausalLM
 from lmforge.tokenizer import Tokenizer
+
+
+class GrowVocabConfig(ModelFolder):
+    """Resize `model`'s embeddings (and head) to `tokenizer`'s vocabulary, written to `out`."""
+
+    model_config = ConfigDict(extra="forbid")
+    out: str = Field(description="the grown model folder (with the new tokenizer)")
+    tokenizer: str = Field(description="the (extended) tokenizer folder")
+    init: Literal["mean", "normal"] = Field("mean", description="new rows: mean of the old rows, or random normal")
+    vocab_size: int | None = Field(None, gt=0, description="expected new size: checked against the tokenizer")
 
 
 def resize_vocab(model: CausalLM, new_size: int, init: Literal["mean", "normal"] = "mean",
@@ -19,7 +35,7 @@ def resize_vocab(model: CausalLM, new_size: int, init: Literal["mean", "normal"]
     cfg = model.config
     old = cfg.vocab_size
     if new_size < old:
-        raise ValueError(f"new vocabulary ({new_size}) is smaller than the model's ({old})")
+        raise UserError(f"new vocabulary ({new_size}) is smaller than the model's ({old})")
     grown = CausalLM(cfg.model_copy(update={"vocab_size": new_size}))
     sd = model.state_dict()
     gen = torch.Generator().manual_seed(seed)
@@ -52,3 +68,12 @@ def grow_vocab(model_dir: str | Path, tokenizer_dir: str | Path, out: str | Path
                       details={"tokenizer": str(tokenizer_dir), "old_vocab": model.config.vocab_size,
                                "new_vocab": tok.vocab_size, "init": init},
                       copy_from=tokenizer_dir)
+
+
+def run_grow_vocab(cfg: GrowVocabConfig) -> Path:
+    """`lmforge grow vocab`: the grown folder; refuses a tokenizer of another size than `vocab_size`."""
+    if cfg.vocab_size is not None:
+        size = Tokenizer.from_dir(cfg.tokenizer).vocab_size
+        if size != cfg.vocab_size:
+            raise UserError(f"vocab_size {cfg.vocab_size} but {cfg.tokenizer} has {size} tokens")
+    return grow_vocab(cfg.model, cfg.tokenizer, cfg.out, cfg.init)

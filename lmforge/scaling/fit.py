@@ -23,6 +23,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import huber
 
+from lmforge.errors import UserError
+
 CHINCHILLA_PARAMS = ("E", "A", "B", "alpha", "beta")
 COMPUTE_PARAMS = ("E", "a", "b")
 
@@ -90,7 +92,7 @@ class ScalingLaw:
     def load(cls, path: str | Path) -> "ScalingLaw":
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"fit file {path} not found (write one with `lmforge scaling fit`)")
+            raise UserError(f"fit file {path} not found (write one with `lmforge scaling fit`)")
         data = json.loads(path.read_text())
         data["ci"] = {k: tuple(v) for k, v in data.get("ci", {}).items()}
         return cls(**data)
@@ -121,13 +123,13 @@ def read_points(path: str | Path, loss_column: str = "loss") -> dict[str, np.nda
     required = ("N", "D", loss_column)
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"results file {path} not found")
+        raise UserError(f"results file {path} not found")
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(f"{path}: missing column(s) {missing}; header is {reader.fieldnames} "
-                             f"(need {list(required)})")
+            raise UserError(f"{path}: missing column(s) {missing}; header is {reader.fieldnames} "
+                            f"(need {list(required)})")
         rows = list(reader)
     cols: dict[str, list[float]] = {k: [] for k in ("N", "D", "loss", "C")}
     for i, row in enumerate(rows, start=2):
@@ -135,7 +137,7 @@ def read_points(path: str | Path, loss_column: str = "loss") -> dict[str, np.nda
             vals = {"N": float(row["N"]), "D": float(row["D"]), "loss": float(row[loss_column])}
             c = float(row["FLOPs"]) if row.get("FLOPs") else 6 * vals["N"] * vals["D"]
         except ValueError as e:
-            raise ValueError(f"{path}:{i}: not a number ({e})") from None
+            raise UserError(f"{path}:{i}: not a number ({e})") from None
         for k, v in vals.items():
             cols[k].append(v)
         cols["C"].append(c)
@@ -144,11 +146,11 @@ def read_points(path: str | Path, loss_column: str = "loss") -> dict[str, np.nda
 
 def _check(n_params: int, loss: np.ndarray, *positive: np.ndarray) -> None:
     if len(loss) <= n_params:
-        raise ValueError(f"need more points than the {n_params} parameters to fit; got {len(loss)}")
+        raise UserError(f"need more points than the {n_params} parameters to fit; got {len(loss)}")
     for name, arr in (("loss", loss),) + tuple(("N/D/C", a) for a in positive):
         bad = np.flatnonzero(~(np.isfinite(arr) & (arr > 0)))
         if len(bad):
-            raise ValueError(f"{name} must be positive and finite; bad value {arr[bad[0]]} at point {bad[0]}")
+            raise UserError(f"{name} must be positive and finite; bad value {arr[bad[0]]} at point {bad[0]}")
 
 
 def _chinchilla_objective(x: np.ndarray, logN, logD, logL, delta: float, reduce: str):

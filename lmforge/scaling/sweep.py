@@ -2,22 +2,28 @@
 
 One knob sets the size (nanochat style): depth L -> width = aspect * L, heads = width / head_dim,
 MLP width ~ 8/3 width (SwiGLU). Rows are appended to results.csv as each run finishes, so an
-interrupted sweep resumes at the first missing (depth, tokens) point.
+interrupted sweep resumes at the first missing (depth, tokens) point. `run_sweep(SweepConfig)`
+is the operation behind `lmforge scaling sweep`.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm import tqdm
 
+from lmforge.config import read_yaml
+from lmforge.data.pack import read_manifest
+from lmforge.errors import UserError
 from lmforge.model.config import ModelConfig, preset
 from lmforge.model.flops import flops_per_token, param_count
+from lmforge.report import read_metrics
+from lmforge.train.pretrain import PretrainConfig, run_pretrain
 
 COLUMNS = ["depth", "width", "tokens_budget", "N", "N_total", "D", "FLOPs", "final_val_loss",
            "best_val_loss", "loss", "wall_s", "run_dir"]
@@ -32,17 +38,63 @@ class RunOutcome:
     best_val_loss: float
 
 
-Runner = Callable[[Any], RunOutcome]  # takes a lmforge.train.pretrain.PretrainConfig
+Runner = Callable[[PretrainConfig], RunOutcome]
+
+
+def _numbers(value: Any) -> Any:
+    """`2,4,6` or `[2, 4, 6]` or `[1e6, 2e6]` -> a list of ints."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list):
+        return items
+    out = []
+    for item in items:
+        parts = item.split(",") if isinstance(item, str) else [item]
+        try:
+            out += [int(float(p)) for p in parts if str(p).strip()]
+        except ValueError:
+            raise UserError(f"expected numbers such as 2,4,6 or 1e6; got {item!r}") from None
+    return out
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+class SweepConfig(BaseModel):
+    """A grid of model depths x token budgets, each point a `lmforge pretrain` run."""
+
+    model_config = ConfigDict(extra="forbid")
+    base: str | None = Field(None, description="`lmforge pretrain` YAML (model.preset, data, train)")
+    pretrain: dict[str, Any] = Field(default_factory=dict,
+                                     description="pretrain settings over the base file (pretrain.train.lr=...)")
+    depths: list[int] = Field(min_length=1, description="model depths, e.g. 2,4,6,8 (width = aspect x depth)")
+    tokens: list[int] = Field(min_length=1, description="token budgets, e.g. 1e6,2e6,4e6")
+    aspect: int = Field(64, gt=0, description="width per layer of depth")
+    head_dim: int = Field(64, gt=0, description="attention head width")
+    out: str = Field(description="sweep folder (results.csv, runs/)")
+
+    _split = field_validator("depths", "tokens", mode="before")(_numbers)
+
+    def settings(self) -> dict[str, Any]:
+        """The base pretrain settings: the file (if any) with `pretrain` over it."""
+        data = _merged(read_yaml(self.base) if self.base else {}, self.pretrain)
+        if "preset" not in (data.get("model") or {}):
+            where = self.base or "pretrain"
+            raise UserError(f"{where}: model.preset is required for a sweep (sizes come from depths)")
+        return data
 
 
 def size_overrides(depth: int, aspect: int = 64, head_dim: int = 64, kv_ratio: int = 1) -> dict[str, int]:
     """Model shape from the depth knob: width = aspect * depth, MLP ~ 8/3 width rounded to 32."""
     if depth < 1:
-        raise ValueError(f"depth must be >= 1, got {depth}")
+        raise UserError(f"depth must be >= 1, got {depth}")
     width = aspect * depth
     heads = max(1, width // head_dim)
     if width % heads:
-        raise ValueError(f"width {width} is not divisible into heads of {head_dim}")
+        raise UserError(f"width {width} is not divisible into heads of {head_dim}")
     return {"hidden_size": width, "num_hidden_layers": depth, "num_attention_heads": heads,
             "num_key_value_heads": max(1, heads // kv_ratio),
             "intermediate_size": 32 * -(-8 * width // (3 * 32)), "head_dim": width // heads}
@@ -58,15 +110,12 @@ def _best_val(run_dir: Path) -> float | None:
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
         return None
-    vals = [json.loads(line).get("val_loss") for line in path.read_text().splitlines() if line.strip()]
-    vals = [v for v in vals if v is not None]
+    vals = [r["val_loss"] for r in read_metrics(path) if isinstance(r.get("val_loss"), (int, float))]
     return min(vals) if vals else None
 
 
 def pretrain_runner(cfg: Any) -> RunOutcome:
     """Run one point with the real trainer (`lmforge pretrain` semantics)."""
-    from lmforge.train.pretrain import run_pretrain
-
     result, _ = run_pretrain(cfg, created_by="lmforge scaling sweep")
     if result.interrupted or result.val_loss is None:
         raise RuntimeError(f"run {cfg.out} did not finish with a validation loss; rerun to resume")
@@ -91,16 +140,13 @@ def _append(csv_path: Path, row: dict[str, Any]) -> None:
         f.flush()
 
 
-def run_sweep(base: dict[str, Any], depths: Sequence[int], token_budgets: Sequence[int], out_dir: str | Path,
+def sweep_grid(base: dict[str, Any], depths: Sequence[int], token_budgets: Sequence[int], out_dir: str | Path,
               aspect: int = 64, head_dim: int = 64, runner: Runner | None = None) -> Path:
     """Train every (depth, budget) point not yet in out_dir/results.csv; returns the CSV path.
 
     `base` is a `lmforge pretrain` config (dict); its model preset supplies vocab and the other
     fields, its train section the batch and seq_len; max_steps comes from each budget.
     """
-    from lmforge.data.pack import read_manifest
-    from lmforge.train.pretrain import PretrainConfig
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / "results.csv"
@@ -126,3 +172,8 @@ def run_sweep(base: dict[str, Any], depths: Sequence[int], token_budgets: Sequen
             "final_val_loss": outcome.final_val_loss, "best_val_loss": outcome.best_val_loss,
             "loss": outcome.final_val_loss, "wall_s": round(time.time() - t0, 2), "run_dir": str(run_dir)})
     return csv_path
+
+
+def run_sweep(cfg: SweepConfig, runner: Runner | None = None) -> Path:
+    """`lmforge scaling sweep`: train the missing points; the results CSV."""
+    return sweep_grid(cfg.settings(), cfg.depths, cfg.tokens, cfg.out, cfg.aspect, cfg.head_dim, runner)

@@ -1,4 +1,5 @@
-"""Terminal chat: the model's chat template over the whole history, tokens streamed as they come."""
+"""Terminal chat: the model's chat template over the whole history, tokens streamed as they come.
+`run_chat(ChatConfig)` is the operation behind `lmforge chat`."""
 
 from __future__ import annotations
 
@@ -6,11 +7,28 @@ import sys
 from dataclasses import replace
 from typing import Callable, TextIO
 
+from pydantic import ConfigDict, Field
+
+from lmforge.errors import UserError
 from lmforge.model.generate import SamplingParams, generate
-from lmforge.serve.text import StreamDecoder, stop_token_ids
+from lmforge.model.loader import load_for_inference, stop_token_ids
+from lmforge.serve.options import ModelOnDevice, Sampling
+from lmforge.serve.text import StreamDecoder
 from lmforge.tokenizer.chat_template import render
 
-HELP = "commands: /reset (forget the conversation), /system TEXT (set the system prompt), /quit"
+HELP = "commands: /reset (forget the conversation), /system TEXT (set the system prompt), /quit (or exit, quit)"
+QUIT = ("/quit", "/exit", "quit", "exit")
+
+
+class ChatConfig(ModelOnDevice, Sampling):
+    """A terminal conversation with a model folder that has a chat template."""
+
+    model_config = ConfigDict(extra="forbid")
+    system: str | None = Field(None, description="system prompt")
+    max_new_tokens: int = Field(256, ge=0, description="most tokens per answer")
+    temperature: float = Field(0.7, ge=0, description="0 = greedy")
+    top_p: float = Field(0.9, gt=0, le=1, description="nucleus sampling mass")
+    repetition_penalty: float = Field(1.1, gt=0, description="CTRL-style penalty on seen tokens (1 = none)")
 
 
 class ChatSession:
@@ -18,8 +36,8 @@ class ChatSession:
 
     def __init__(self, model, tokenizer, params: SamplingParams, system: str | None = None):
         if not tokenizer.chat_template:
-            raise ValueError("the model's tokenizer_config.json has no chat_template; chat needs one "
-                             "(`lmforge generate` works without)")
+            raise UserError("the model's tokenizer_config.json has no chat_template; chat needs one "
+                            "(`lmforge generate` works without)")
         self.model, self.tokenizer = model, tokenizer
         self.params = replace(params, stop_token_ids=stop_token_ids(tokenizer, model.config))
         self.system = system
@@ -38,7 +56,7 @@ class ChatSession:
         room = self.model.config.max_position_embeddings - len(ids)
         if room <= 0:
             self.history.pop()
-            raise ValueError("the conversation fills the model's context; /reset to start over")
+            raise UserError("the conversation fills the model's context; /reset to start over")
         decoder = StreamDecoder(self.tokenizer, stop_ids=set(self.params.stop_token_ids))
         parts: list[str] = []
 
@@ -68,7 +86,7 @@ def chat_loop(model, tokenizer, params: SamplingParams, system: str | None = Non
     while True:
         write("\n> ")
         line = stdin.readline()
-        if not line or line.strip() in ("/quit", "/exit"):
+        if not line or line.strip().lower() in QUIT:
             write("\n")
             return
         line = line.rstrip("\n")
@@ -87,3 +105,9 @@ def chat_loop(model, tokenizer, params: SamplingParams, system: str | None = Non
             except ValueError as e:
                 write(f"error: {e}\n")
             write("\n")
+
+
+def run_chat(cfg: ChatConfig, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+    """`lmforge chat`: load the folder and talk until /quit, exit or end of input."""
+    loaded = load_for_inference(cfg.model, cfg.device, cfg.dtype)
+    chat_loop(loaded.model, loaded.tokenizer, cfg.sampling(), cfg.system, stdin, stdout)

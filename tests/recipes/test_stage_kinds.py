@@ -37,7 +37,7 @@ def test_model_plan_and_export_stages(tmp_path):
 
 @pytest.mark.parametrize("stages,msg", [
     ("m: {kind: model}", "give `path`"),
-    ("m: {kind: export_gguf, model: x, type: q4}", "(?s)type.*should match"),
+    ("m: {kind: export_gguf, model: x, type: q4}", "(?s)type.*'f32', 'f16' or 'q8_0'"),
     ("m: {kind: compare, stages: [a]}", "(?s)stages.*at least 2"),
     ("m: {kind: pretrain, model: x, data: {path: p}, train: {lr: -1}}", "(?s)train.lr.*greater than 0"),
     ("m: {kind: sft_data, lang: fr}", "(?s)lang.*'zh' or 'en'"),

@@ -70,7 +70,7 @@ def test_bad_inputs_have_clear_errors(tmp_path):
     path.write_text("N,D,loss\n1,2,abc\n")
     with pytest.raises(ValueError, match=r"r.csv:2: not a number"):
         read_points(path)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ValueError, match="not found"):
         read_points(tmp_path / "none.csv")
 
 
@@ -109,3 +109,16 @@ def test_fit_cli_writes_json_and_plot(tmp_path, capsys):
     assert "alpha" in capsys.readouterr().out
     assert main(["scaling", "fit", str(path), "--form", "compute", "--bootstrap", "0"]) == 0
     assert ScalingLaw.load(tmp_path / "results.compute.json").form == "compute"
+
+
+def test_fit_flag_and_key_value_reach_the_same_config(tmp_path):
+    from lmforge.cli import build_parser, parse
+    from lmforge.cli.derive import build_config
+
+    def config(argv):
+        args = parse(build_parser(), ["scaling", "fit", *argv])
+        return build_config(args.lmforge_verb, args, args.overrides)
+
+    by_flag = config(["r.csv", "--form", "compute", "--loss-column", "best_val_loss", "--bootstrap", "0"])
+    by_key = config(["form=compute", "r.csv", "loss_column=best_val_loss", "bootstrap=0"])
+    assert by_flag == by_key and (by_flag.form, by_flag.bootstrap) == ("compute", 0)

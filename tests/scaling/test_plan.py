@@ -48,6 +48,43 @@ def test_plan_cli_8xh100_30_days(capsys):
 
 def test_plan_cli_errors(capsys, tmp_path):
     assert main(["scaling", "plan", "--gpu", "h100"]) == 2
-    assert "--hours or --days" in capsys.readouterr().err
+    assert "exactly one of `hours` or `days`" in capsys.readouterr().err
     assert main(["scaling", "plan", "--flops", "1e20", "--fit", str(tmp_path / "no.json")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def _plan_config(argv):
+    from lmforge.cli import build_parser, parse
+    from lmforge.cli.derive import build_config
+
+    args = parse(build_parser(), ["scaling", "plan", *argv])
+    return build_config(args.lmforge_verb, args, args.overrides)
+
+
+def test_plan_hours_or_days_from_flag_key_value_and_recipe_stage():
+    """One PlanConfig: --days, days=, a recipe stage's days (or hours) give the same budget."""
+    from lmforge.recipes.runner import check_params
+
+    by_flag = _plan_config(["--gpu", "h100", "--count", "8", "--days", "30"])
+    by_key = _plan_config(["gpu=h100", "count=8", "days=30"])
+    staged = check_params("scaling_plan", {"gpu": "h100", "count": 8, "days": 30}, "stages.plan")
+    assert by_flag == by_key == staged
+    in_hours = check_params("scaling_plan", {"gpu": "h100", "count": 8, "hours": 720}, "stages.plan")
+    assert in_hours.budget() == by_flag.budget() == pytest.approx(gpu_flops("h100", 8, 720, 0.4))
+    with pytest.raises(ValueError, match="exactly one of `hours` or `days`"):
+        check_params("scaling_plan", {"gpu": "h100", "hours": 1, "days": 1}, "stages.plan")
+
+
+def test_plan_stage_and_cli_report_the_same_prediction(capsys, tmp_path):
+    from lmforge.model.flops import human
+    from lmforge.recipes.kinds import STAGE_KINDS, StageContext
+    from lmforge.scaling.plan import run_plan
+
+    cfg = _plan_config(["--flops", "1e21", "--preset", "llama2-7b"])
+    r = run_plan(cfg)
+    _, fn = STAGE_KINDS["scaling_plan"]
+    _, summary = fn(cfg, StageContext("plan", tmp_path, tmp_path, {}))
+    key = f"llama2-7b: {human(r.at.n)} params on {human(r.at.d)} tokens"
+    assert summary["headline"][key] == f"predicted loss {r.at.loss:.3f}"
+    assert main(["scaling", "plan", "--flops", "1e21", "--preset", "llama2-7b"]) == 0
+    assert f"predicted loss {r.at.loss:.3f}" in capsys.readouterr().out

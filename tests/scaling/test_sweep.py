@@ -4,7 +4,7 @@ import pytest
 
 from lmforge.cli import main
 from lmforge.scaling.fit import fit_chinchilla, read_points
-from lmforge.scaling.sweep import RunOutcome, run_sweep, size_overrides
+from lmforge.scaling.sweep import RunOutcome, SweepConfig, run_sweep, size_overrides, sweep_grid
 
 
 def fake_data(tmp_path, vocab=512):
@@ -42,7 +42,7 @@ def test_sweep_grid_rows_and_resume(tmp_path):
     data = fake_data(tmp_path)
     calls = []
     out = tmp_path / "sweep"
-    csv_path = run_sweep(base_config(data), [1, 2], [320, 640, 1280], out, runner=law_runner(calls))
+    csv_path = sweep_grid(base_config(data), [1, 2], [320, 640, 1280], out, runner=law_runner(calls))
     assert len(calls) == 6
     assert calls[0].train.max_steps == 10 and calls[0].out == str(out / "runs" / "d1-t320")
     pts = read_points(csv_path)
@@ -52,7 +52,7 @@ def test_sweep_grid_rows_and_resume(tmp_path):
 
     # Resuming: finished points are skipped, new ones appended.
     calls.clear()
-    run_sweep(base_config(data), [1, 2, 3], [320, 640, 1280], out, runner=law_runner(calls))
+    sweep_grid(base_config(data), [1, 2, 3], [320, 640, 1280], out, runner=law_runner(calls))
     assert [c.out.rsplit("/", 1)[1] for c in calls] == ["d3-t320", "d3-t640", "d3-t1280"]
     pts = read_points(csv_path)
     assert len(pts["N"]) == 9
@@ -69,7 +69,7 @@ def test_sweep_real_trainer_one_point(tmp_path):
     data = pack_texts({"en": docs}, tok, tmp_path / "packed", val_fraction=0.1)
     cfg = base_config(data)
     cfg["train"].update(seq_len=32, eval_batches=2)
-    csv_path = run_sweep(cfg, [1], [192], tmp_path / "sweep", aspect=32, head_dim=32)
+    csv_path = sweep_grid(cfg, [1], [192], tmp_path / "sweep", aspect=32, head_dim=32)
     pts = read_points(csv_path)
     assert pts["D"][0] == 192 and 0 < pts["loss"][0] < 10
 
@@ -80,3 +80,25 @@ def test_sweep_cli_needs_preset(tmp_path, capsys):
     assert main(["scaling", "sweep", str(cfg), "--depths", "1", "--tokens", "100",
                  "--out", str(tmp_path / "s")]) == 2
     assert "model.preset is required" in capsys.readouterr().err
+
+
+def test_sweep_config_from_cli_file_and_settings(tmp_path):
+    """Comma lists or repeated values, the base file with `pretrain.*` over it, one SweepConfig."""
+    from lmforge.cli import build_parser, parse
+    from lmforge.cli.derive import build_config
+
+    data = fake_data(tmp_path)
+    base = tmp_path / "base.yaml"
+    base.write_text(json.dumps(base_config(data)))
+    argv = ["scaling", "sweep", str(base), "--depths", "1,2", "--tokens", "3.2e2", "640", "--out",
+            str(tmp_path / "s"), "pretrain.train.batch_size=4"]
+    args = parse(build_parser(), argv)
+    cfg = build_config(args.lmforge_verb, args, args.overrides)
+    same = SweepConfig(base=str(base), depths=[1, 2], tokens=[320, 640], out=str(tmp_path / "s"),
+                       pretrain={"train": {"batch_size": 4}})
+    assert cfg == same
+    settings = cfg.settings()
+    assert settings["train"] == {**base_config(data)["train"], "batch_size": 4}
+    calls = []
+    run_sweep(cfg, runner=law_runner(calls))
+    assert len(calls) == 4 and {c.train.batch_size for c in calls} == {4}

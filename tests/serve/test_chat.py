@@ -35,3 +35,34 @@ def test_chat_loop_commands(model_dir):
     chat_loop(model, tok, SamplingParams(max_new_tokens=4), stdin=stdin, stdout=stdout)
     out = stdout.getvalue()
     assert "system prompt set" in out and "conversation cleared" in out and "unknown command '/bogus'" in out
+
+
+def test_exit_and_quit_end_the_chat(model_dir):
+    model, tok = load_for_inference(model_dir)
+    for word in ("exit", "quit", "/quit", "/exit", "EXIT"):
+        stdout = io.StringIO()
+        chat_loop(model, tok, SamplingParams(max_new_tokens=2), stdin=io.StringIO(f"{word}\nhello\n"),
+                  stdout=stdout)
+        assert stdout.getvalue().count("> ") == 1  # stopped at the first line, never answered "hello"
+
+
+def test_chat_flags_key_values_and_run_chat(model_dir):
+    from lmforge.cli import build_parser, parse
+    from lmforge.cli.derive import build_config
+    from lmforge.serve.chat import ChatConfig, run_chat
+
+    def config(argv):
+        args = parse(build_parser(), ["chat", *argv])
+        return build_config(args.lmforge_verb, args, args.overrides)
+
+    by_flag = config([str(model_dir), "--max-tokens", "3", "--temperature", "0", "--system", "Be brief."])
+    by_key = config(["max_new_tokens=3", str(model_dir), "temperature=0", "system=Be brief."])
+    assert by_flag == by_key == ChatConfig(model=str(model_dir), max_new_tokens=3, temperature=0,
+                                           system="Be brief.")
+    assert config([str(model_dir)]).temperature == 0.7  # chat keeps its own sampling defaults
+    stdout = io.StringIO()
+    run_chat(by_flag, stdin=io.StringIO("hello\nquit\n"), stdout=stdout)
+    model, tok = load_for_inference(model_dir)
+    want = io.StringIO()
+    chat_loop(model, tok, by_flag.sampling(), "Be brief.", io.StringIO("hello\nquit\n"), want)
+    assert stdout.getvalue() == want.getvalue()

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
 from lmforge.data.loader import DataConfig
+from lmforge.grow.dus import DUSConfig, run_dus
+from lmforge.grow.upcycle import UpcycleConfig, run_upcycle
+from lmforge.grow.vocab import GrowVocabConfig, run_grow_vocab
 from lmforge.model.flops import param_count
 from lmforge.model.io import load_config, save_model
+from lmforge.model.loader import load_for_inference
 from lmforge.model.source import ModelSource
-from lmforge.recipes.kinds import StageContext, StageParams, stage_kind
+from lmforge.recipes.kinds import StageContext, stage_kind
 from lmforge.report import read_metrics
 from lmforge.sft.finetune import DPOConfig, SFTConfig, run_dpo, run_sft
 from lmforge.train.pretrain import PretrainConfig, run_pretrain
+
+
+T = TypeVar("T", bound=BaseModel)
 
 
 class StageInterrupted(KeyboardInterrupt):
@@ -74,22 +81,26 @@ def pretrain(cfg: PretrainConfig, ctx: StageContext) -> tuple[str, dict[str, Any
                                    "tokens": result.tokens, "tokens_by_source": str(seen)}
 
 
-class GrowDUSParams(StageParams):
-    model: str
-    drop: int | None = Field(None, ge=0)
-    target_layers: int | None = Field(None, gt=0)
+class LossCheck(BaseModel):
+    """Report-only: validation loss of the base and of the grown model, right after growth."""
+
     data: str | None = Field(None, description="packed folder: measure val loss before/after growth")
-    seq_len: int = Field(256, gt=1)
+    seq_len: int = Field(256, gt=1, description="tokens per row of that measurement")
 
 
-@stage_kind("grow_dus", GrowDUSParams)
-def grow_dus(p: GrowDUSParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+class DUSStage(DUSConfig, LossCheck):
+    pass
+
+
+def _into_model_dir(cfg: T) -> T:
+    """The stage's config with `out` = the model folder inside the stage's folder."""
+    return cfg.model_copy(update={"out": str(Path(cfg.out) / "model")})
+
+
+@stage_kind("grow_dus", DUSStage)
+def grow_dus(p: DUSStage, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     """`lmforge grow dus` (SOLAR): two copies of the base, m layers dropped at the seam."""
-    from lmforge.grow.dus import depth_upscale
-    from lmforge.model.flops import param_count
-    from lmforge.model.io import load_config
-
-    out = depth_upscale(p.model, ctx.out_dir / "model", drop=p.drop, target_layers=p.target_layers)
+    out = run_dus(_into_model_dir(p))
     before, after = load_config(p.model), load_config(out)
     summary: dict[str, Any] = {"layers": f"{before.num_hidden_layers} -> {after.num_hidden_layers}",
                                "params": f"{param_count(before):,} -> {param_count(after):,}"}
@@ -100,41 +111,18 @@ def grow_dus(p: GrowDUSParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     return str(out), summary
 
 
-class GrowVocabParams(StageParams):
-    model: str
-    tokenizer: str
-    init: Literal["mean", "normal"] = "mean"
-    vocab_size: int | None = Field(None, gt=0, description="expected new size (checked; shown by --dry-run)")
-
-
-@stage_kind("grow_vocab", GrowVocabParams)
-def grow_vocab(p: GrowVocabParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+@stage_kind("grow_vocab", GrowVocabConfig)
+def grow_vocab(p: GrowVocabConfig, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     """`lmforge grow vocab`: new embedding/head rows at the mean of the old ones (Hewitt)."""
-    from lmforge.grow.vocab import grow_vocab as grow
-    from lmforge.model.io import load_config
-
-    from lmforge.tokenizer import Tokenizer
-
     old = load_config(p.model).vocab_size
-    size = Tokenizer.from_dir(p.tokenizer).vocab_size
-    if p.vocab_size and p.vocab_size != size:
-        raise ValueError(f"grow_vocab: vocab_size {p.vocab_size} but {p.tokenizer} has {size} tokens")
-    out = grow(p.model, p.tokenizer, ctx.out_dir / "model", p.init)
+    out = run_grow_vocab(_into_model_dir(p))
     return str(out), {"vocab_size": f"{old} -> {load_config(out).vocab_size}"}
 
 
-class UpcycleParams(StageParams):
-    model: str
-    experts: int = Field(8, gt=1)
-    top_k: int = Field(2, gt=0)
-
-
-@stage_kind("grow_upcycle", UpcycleParams)
-def grow_upcycle(p: UpcycleParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+@stage_kind("grow_upcycle", UpcycleConfig)
+def grow_upcycle(p: UpcycleConfig, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     """`lmforge grow upcycle`: every MLP copied into E experts (Mixtral layout)."""
-    from lmforge.grow.upcycle import upcycle
-
-    out = upcycle(p.model, ctx.out_dir / "model", p.experts, p.top_k)
+    out = run_upcycle(_into_model_dir(p))
     return str(out), {"experts": p.experts, "top_k": p.top_k}
 
 
@@ -166,10 +154,13 @@ def skill_scores(model, tok, test_file: str) -> dict[str, Any]:
     return scores
 
 
-def _tune(p: SFTStage | DPOStage, ctx: StageContext, verb: str) -> tuple[str, dict[str, Any]]:
-    from lmforge.serve.text import load_for_inference
+def model_skill_scores(model_dir: str | Path, test_file: str) -> dict[str, Any]:
+    loaded = load_for_inference(model_dir)
+    return skill_scores(loaded.model, loaded.tokenizer, test_file)
 
-    before = skill_scores(*load_for_inference(p.model), p.skill_test) if p.skill_test else None
+
+def _tune(p: SFTStage | DPOStage, ctx: StageContext, verb: str) -> tuple[str, dict[str, Any]]:
+    before = model_skill_scores(p.model, p.skill_test) if p.skill_test else None
     result = run_sft(p) if verb == "sft" else run_dpo(p)
     if result.interrupted:
         raise StageInterrupted(f"{ctx.name} interrupted at step {result.step}")
@@ -183,7 +174,7 @@ def _tune(p: SFTStage | DPOStage, ctx: StageContext, verb: str) -> tuple[str, di
         summary["reward_accuracy_last10"] = acc
         headline["DPO reward accuracy (last 10 steps)"] = round(acc, 3)
     if before is not None:
-        after = skill_scores(*load_for_inference(result.model_dir), p.skill_test)
+        after = model_skill_scores(result.model_dir, p.skill_test)
         summary["tables"] = {"skill test examples after": after.pop("examples")}
         before.pop("examples")
         summary.update({f"skill_{k}_before": v for k, v in before.items()})
