@@ -127,6 +127,20 @@ def test_an_old_pickle_checkpoint_is_listed_then_refused(tmp_path):
     assert not marker.exists()
 
 
+def test_only_complete_checkpoints_are_listed(tmp_path):
+    """A kill mid-write leaves a hidden temp folder; a step folder needs its trainer_state.json."""
+    model = _tiny_model()
+    done = save_checkpoint(tmp_path, 4, model, {"step": 4}, keep_last=3)
+    root = tmp_path / "checkpoints"
+    (root / ".step-0000009.tmp-abc").mkdir()  # killed during the write
+    (root / ".step-0000009.tmp-abc" / "trainer_state.safetensors").write_bytes(b"")
+    (root / "step-0000008").mkdir()  # tensors only: not a checkpoint
+    (root / "step-0000008" / "trainer_state.safetensors").write_bytes(b"")
+    assert checkpoints(tmp_path) == [done] and load_checkpoint(done)[1] == {"step": 4}
+    save_checkpoint(tmp_path, 6, model, {"step": 6}, keep_last=3)
+    assert not (root / ".step-0000009.tmp-abc").exists()  # the next save clears killed writes
+
+
 def test_a_tampered_state_names_the_file_and_key(tmp_path):
     save_state({"optimizer": {"state": {"w": torch.ones(2)}}}, tmp_path / "trainer_state")
     doc = tmp_path / "trainer_state.json"
