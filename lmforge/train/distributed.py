@@ -1,13 +1,26 @@
-"""torchrun integration: process group, DDP or FSDP2 wrapping, rank-aware helpers."""
+"""torchrun integration: the process group and one strategy object per way of distributing.
+
+`strategy(kind, device)` joins the process group when launched by torchrun and returns:
+- `Strategy`: one process; every hook is a no-op,
+- `DDP`: replicated model, gradients all-reduced once per optimizer step,
+- `FSDP2`: each layer, then the root, sharded with `fully_shard`; the model is gathered to save.
+The trainer calls only these methods, so it has no branch per kind.
+"""
 
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from lmforge.model.transformer import CausalLM
+from lmforge.train.checkpoint import unsharded
 
 
 @dataclass
@@ -38,49 +51,124 @@ def init_distributed(device_type: str) -> Dist:
     return Dist(rank=dist.get_rank(), world_size=world, local_rank=local)
 
 
-def wrap(model: nn.Module, d: Dist, strategy: str, device: torch.device) -> nn.Module:
-    """DDP replicates the model; FSDP2 (fully_shard) shards each layer, then the root."""
-    if not d.enabled:
+class Strategy:
+    """A single process: the model as is, metrics as they are, nothing to clean up."""
+
+    def __init__(self, d: Dist, device: torch.device) -> None:
+        self.dist = d
+        self.device = torch.device("cuda", d.local_rank) if d.enabled and device.type == "cuda" else device
+
+    @property
+    def rank(self) -> int:
+        return self.dist.rank
+
+    @property
+    def world_size(self) -> int:
+        return self.dist.world_size
+
+    @property
+    def main(self) -> bool:
+        return self.dist.main
+
+    def wrap(self, model: nn.Module) -> nn.Module:
         return model
-    if strategy == "fsdp":
-        from torch.distributed.fsdp import fully_shard
+
+    def accumulating(self, model: nn.Module, last: bool) -> AbstractContextManager:
+        """Around one micro-batch's backward: gradients are synchronised only when `last`."""
+        return nullcontext()
+
+    def mean(self, value: float) -> float:
+        """The mean of `value` over all processes."""
+        return value
+
+    def gather(self, obj: Any) -> Any:
+        """This process's `obj` (one per process, as a list, when distributed)."""
+        return obj
+
+    def pick(self, gathered: Any) -> Any:
+        """This process's entry of what `gather` returned (a saved list may come from another world)."""
+        return gathered[self.rank] if isinstance(gathered, list) else gathered
+
+    def full_state(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+        """Full (unsharded) model and optimizer state dicts, gathered on CPU (all ranks call)."""
+        from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                             get_optimizer_state_dict)  # 0.6 s (DTensor)
+
+        opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        return (get_model_state_dict(model, options=opts),
+                get_optimizer_state_dict(model, optimizer, options=opts))
+
+    def load_state(self, model: nn.Module, optimizer: torch.optim.Optimizer, model_sd: dict,
+                   optim_sd: dict) -> None:
+        from torch.distributed.checkpoint.state_dict import (StateDictOptions, set_model_state_dict,
+                                                             set_optimizer_state_dict)  # 0.6 s (DTensor)
+
+        opts = StateDictOptions(full_state_dict=True, broadcast_from_rank0=False)
+        set_model_state_dict(model, model_sd, options=opts)
+        set_optimizer_state_dict(model, optimizer, optim_sd, options=opts)
+
+    def saveable(self, inner: CausalLM, model_sd: dict[str, torch.Tensor]) -> CausalLM:
+        """A plain model to write to disk, given the gathered full state dict."""
+        return inner
+
+    def cleanup(self, ok: bool = True) -> None:
+        """Leave the process group; after a failure, without waiting for the other ranks."""
+
+
+class DDP(Strategy):
+    """DistributedDataParallel: gradients all-reduced on the last micro-batch of each step."""
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
+
+    def accumulating(self, model: nn.Module, last: bool) -> AbstractContextManager:
+        return nullcontext() if last else model.no_sync()
+
+    def mean(self, value: float) -> float:
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return float(t.item()) / self.world_size
+
+    def gather(self, obj: Any) -> Any:
+        out = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def cleanup(self, ok: bool = True) -> None:
+        if dist.is_initialized():
+            if ok:
+                dist.barrier()
+            dist.destroy_process_group()
+
+
+class FSDP2(DDP):
+    """fully_shard on each layer, then the root: one reduce-scatter per optimizer step."""
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        from torch.distributed.fsdp import fully_shard  # 0.6 s (DTensor): only under torchrun
 
         for layer in model.model.layers:
             fully_shard(layer)
         fully_shard(model)
         return model
-    from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    def accumulating(self, model: nn.Module, last: bool) -> AbstractContextManager:
+        return _set_gradient_sync(model, last)
+
+    def saveable(self, inner: CausalLM, model_sd: dict[str, torch.Tensor]) -> CausalLM:
+        return unsharded(inner, model_sd)
 
 
-def all_mean(value: float, d: Dist, device: torch.device) -> float:
+@contextmanager
+def _set_gradient_sync(model: nn.Module, sync: bool) -> Iterator[None]:
+    model.set_requires_gradient_sync(sync)
+    yield
+
+
+def strategy(kind: str, device: torch.device) -> Strategy:
+    """The strategy for this launch: `kind` ("ddp" or "fsdp") only matters under torchrun."""
+    d = init_distributed(device.type)
     if not d.enabled:
-        return value
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return float(t.item()) / d.world_size
-
-
-def full_state_dicts(model: nn.Module, optimizer: torch.optim.Optimizer, d: Dist):
-    """Full (unsharded) model and optimizer state dicts, gathered on CPU (all ranks call)."""
-    from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
-                                                         get_optimizer_state_dict)
-
-    opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    return get_model_state_dict(model, options=opts), get_optimizer_state_dict(model, optimizer, options=opts)
-
-
-def load_full_state_dicts(model: nn.Module, optimizer: torch.optim.Optimizer, model_sd, optim_sd) -> None:
-    from torch.distributed.checkpoint.state_dict import (StateDictOptions, set_model_state_dict,
-                                                         set_optimizer_state_dict)
-
-    opts = StateDictOptions(full_state_dict=True, broadcast_from_rank0=False)
-    set_model_state_dict(model, model_sd, options=opts)
-    set_optimizer_state_dict(model, optimizer, optim_sd, options=opts)
-
-
-def cleanup(d: Dist) -> None:
-    if d.enabled and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+        return Strategy(d, device)
+    return FSDP2(d, device) if kind == "fsdp" else DDP(d, device)

@@ -21,18 +21,14 @@ import torch
 from tqdm import tqdm
 
 from lmforge.config import dump_config
-from lmforge.model.flops import flops_per_token
+from lmforge.model.flops import flops_per_token, peak_flops
+from lmforge.model.io import save_model
 from lmforge.model.transformer import CausalLM
 from lmforge.train import distributed as D
-from lmforge.train.checkpoint import (checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state,
-                                    unsharded)
+from lmforge.train.checkpoint import checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from lmforge.train.config import TrainConfig
-from lmforge.train.objectives import Objective
+from lmforge.train.objectives import DocumentMasked, Objective
 from lmforge.train.optim import apply_freezing, build_optimizer, lr_factor
-
-# bf16 dense peak FLOP/s by device name fragment, for MFU.
-PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12, "4090": 165e12}
-
 
 class BatchSource(Protocol):
     def next_batch(self) -> dict[str, torch.Tensor]: ...
@@ -114,163 +110,253 @@ def evaluate(model: torch.nn.Module, objective: Objective, batches: Iterable[dic
     return sum(losses) / len(losses), {k: v / n for k, v in sums.items()}
 
 
+@dataclass
+class _Run:
+    """What one training run carries from step to step."""
+    cfg: TrainConfig
+    strategy: D.Strategy
+    inner: CausalLM  # the unwrapped model
+    model: torch.nn.Module  # wrapped for distribution
+    step_model: torch.nn.Module  # compiled when asked
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    objective: Objective
+    data: BatchSource
+    autocast: Callable[[], Any]
+    accum: int
+    trainable: list[str]
+    flops_per_token: int
+    peak_flops: float | None  # bf16 dense peak FLOP/s of one device, for MFU (None: unknown)
+    step: int = 0
+    tokens: int = 0
+    skipped: int = 0
+    bad_in_row: int = 0
+    last_loss: float | None = None
+    val_loss: float | None = None
+    t_last: float = 0.0
+
+    @property
+    def device(self) -> torch.device:
+        return self.strategy.device
+
+
 def train(model: CausalLM, objective: Objective, train_data: BatchSource, cfg: TrainConfig,
           run_dir: str | Path, val_data: Callable[[], Iterable[dict[str, torch.Tensor]]] | None = None,
           tokenizer_dir: str | Path | None = None, parent: str | Path | None = None,
           created_by: str = "lmforge pretrain", details: dict[str, Any] | None = None,
           on_step: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
-    """Train until cfg.max_steps, resuming from run_dir's latest checkpoint if there is one."""
+    """Train until cfg.max_steps, resuming from run_dir's latest checkpoint if there is one.
+
+    The process group is left and the progress bar closed however the run ends."""
     run_dir = Path(run_dir)
-    device = pick_device(cfg.device)
-    dist = D.init_distributed(device.type)
-    if dist.enabled and device.type == "cuda":
-        device = torch.device("cuda", dist.local_rank)
-    accum = cfg.accumulation(dist.world_size)
+    strategy = D.strategy(cfg.distributed, pick_device(cfg.device))
+    log: _Log | None = None
+    ok = False
+    try:
+        run = _setup(model, objective, train_data, cfg, strategy, run_dir)
+        log = _Log(cfg, run, run_dir, created_by.split()[-1])
+        interrupted = _loop(run, log, val_data, on_step,
+                            lambda: _checkpoint(run, run_dir, tokenizer_dir))
+        if not interrupted:
+            _save_final(run, run_dir / "model", created_by=created_by, parent=parent,
+                        copy_from=tokenizer_dir, details=details)
+        ok = True
+    finally:
+        if log is not None:
+            log.close()
+        strategy.cleanup(ok)
+    return TrainResult(step=run.step, tokens=run.tokens, loss=run.last_loss, val_loss=run.val_loss,
+                       model_dir=run_dir / "model", interrupted=interrupted, skipped_steps=run.skipped)
+
+
+def _setup(model: CausalLM, objective: Objective, data: BatchSource, cfg: TrainConfig,
+           strategy: D.Strategy, run_dir: Path) -> _Run:
+    """Seed, place, freeze, wrap and compile the model, build the optimizer, resume if possible."""
+    device = strategy.device
     use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
-    if dist.main:
+    if strategy.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         dump_config(cfg, run_dir / "train_config.yaml")
-
     torch.manual_seed(cfg.seed)
     model.to(device)
     trainable = apply_freezing(model, cfg)
     model.gradient_checkpointing = cfg.activation_checkpointing
-    inner = model
-    model = D.wrap(model, dist, cfg.distributed, device)
-    optimizer = build_optimizer(model, cfg)
+    model.loss_impl, model.loss_chunk_tokens = cfg.loss_impl, cfg.loss_chunk_tokens
+    wrapped = strategy.wrap(model)
+    optimizer = build_optimizer(wrapped, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
-    step_model = torch.compile(model) if cfg.compile else model
-
-    step, tokens, bad_in_row, skipped = 0, 0, 0, 0
+    run = _Run(cfg=cfg, strategy=strategy, inner=model, model=wrapped,
+               step_model=torch.compile(wrapped) if cfg.compile else wrapped, optimizer=optimizer,
+               scheduler=scheduler, objective=objective,
+               data=DocumentMasked(data) if cfg.document_mask else data, autocast=autocast,
+               accum=cfg.accumulation(strategy.world_size), trainable=trainable,
+               flops_per_token=flops_per_token(model.config, cfg.seq_len), peak_flops=_peak_flops(device))
     found = checkpoints(run_dir)
     if found:
-        weights, state = load_checkpoint(found[-1])
-        D.load_full_state_dicts(model, optimizer, _with_tied(inner, weights), state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        train_data.load_state_dict(state["data"])
-        set_rng_state(state["rng"][dist.rank] if isinstance(state["rng"], list) else state["rng"])
-        step, tokens, skipped = state["step"], state["tokens"], state.get("skipped", 0)
-        if dist.main:
-            print(f"resumed from {found[-1]} at step {step}")
-            _warn_changed(state.get("config", {}), cfg, dist.world_size, state.get("world_size", 1))
+        _resume(run, found[-1])
+    return run
 
-    fpt = flops_per_token(inner.config, cfg.seq_len)
-    peak = next((v for k, v in PEAK_FLOPS.items() if device.type == "cuda"
-                 and k in torch.cuda.get_device_name(device)), None)
-    metrics_file = run_dir / "metrics.jsonl"
-    writer = _trackers(cfg, run_dir) if dist.main else None
-    bar = tqdm(total=cfg.max_steps, initial=step, desc=created_by.split()[-1], disable=not dist.main,
-               unit="step", dynamic_ncols=True, mininterval=2.0)
-    last_loss: float | None = None
-    val_loss: float | None = None
-    interrupted = False
 
-    sharded = dist.enabled and cfg.distributed == "fsdp"
+def _resume(run: _Run, path: Path) -> None:
+    """Weights, optimizer, schedule, data position, RNG and counters from a checkpoint."""
+    weights, state = load_checkpoint(path)
+    run.strategy.load_state(run.model, run.optimizer, _with_tied(run.inner, weights), state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.data.load_state_dict(state["data"])
+    set_rng_state(run.strategy.pick(state["rng"]))
+    run.step, run.tokens, run.skipped = state["step"], state["tokens"], state.get("skipped", 0)
+    if run.strategy.main:
+        print(f"resumed from {path} at step {run.step}")
+        _warn_changed(state.get("config", {}), run.cfg, run.strategy.world_size, state.get("world_size", 1))
 
-    def saveable(model_sd: dict[str, torch.Tensor]) -> CausalLM:
-        return unsharded(inner, model_sd) if sharded else inner
 
-    def checkpoint_now() -> None:
-        model_sd, optim_sd = D.full_state_dicts(model, optimizer, dist)
-        rngs = [None] * dist.world_size
-        if dist.enabled:
-            torch.distributed.all_gather_object(rngs, rng_state())
-        else:
-            rngs = rng_state()
-        state = {"step": step, "tokens": tokens, "skipped": skipped, "optimizer": optim_sd,
-                 "config": cfg.model_dump(mode="json"), "world_size": dist.world_size,
-                 "scheduler": scheduler.state_dict(), "data": train_data.state_dict(), "rng": rngs}
-        if dist.main:
-            save_checkpoint(run_dir, step, saveable(model_sd), state, cfg.keep_last,
-                            copy_from=tokenizer_dir)
-
-    model.train()
-    t_last = time.time()
-    with _StopSignal() as stop, (metrics_file.open("a") if dist.main else nullcontext()) as log:
-        while step < cfg.max_steps:
-            optimizer.zero_grad(set_to_none=True)
-            loss_sum, step_tokens, extra = 0.0, 0, {}
-            for micro in range(accum):
-                batch = _to(train_data.next_batch(), device)
-                step_tokens += _count_tokens(batch)
-                last = micro == accum - 1
-                sync = model.no_sync() if dist.enabled and cfg.distributed == "ddp" and not last \
-                    else nullcontext()
-                if dist.enabled and cfg.distributed == "fsdp":
-                    model.set_requires_gradient_sync(last)  # reduce-scatter once per step
-                with sync:
-                    with autocast():
-                        loss, metrics = objective(step_model, batch)
-                    (loss / accum).backward()
-                loss_sum += float(loss.detach()) / accum
-                for k, v in metrics.items():
-                    extra[k] = extra.get(k, 0.0) + v / accum
-            loss_val = D.all_mean(loss_sum, dist, device)
-            if not math.isfinite(loss_val):
-                bad_in_row += 1
-                skipped += 1
-                optimizer.zero_grad(set_to_none=True)
-                if bad_in_row >= cfg.max_bad_steps:
-                    raise TrainingError(f"loss was non-finite for {bad_in_row} steps in a row (step "
-                                        f"{step}); lower lr (now {cfg.lr}) or check the data")
+def _loop(run: _Run, log: "_Log", val_data: Callable[[], Iterable[dict[str, torch.Tensor]]] | None,
+          on_step: Callable[[dict[str, Any]], None] | None, checkpoint: Callable[[], None]) -> bool:
+    """Steps until max_steps; True when a signal stopped the run early (after a checkpoint)."""
+    cfg = run.cfg
+    run.model.train()
+    run.t_last = time.time()
+    with _StopSignal() as stop:
+        while run.step < cfg.max_steps:
+            row = _optimizer_step(run)
+            if row is None:
                 continue
-            bad_in_row = 0
-            grad_norm = None
-            if cfg.grad_clip > 0:
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(
-                    [p for p in model.parameters() if p.requires_grad], cfg.grad_clip))
-            lr = scheduler.get_last_lr()[0]  # the rate this step uses
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            tokens += step_tokens * dist.world_size
-            last_loss = loss_val
-            now = time.time()
-            tok_s = step_tokens * dist.world_size / max(now - t_last, 1e-9)
-            t_last = now
-            row: dict[str, Any] = {"step": step, "loss": loss_val, "lr": lr,
-                                   "tokens": tokens, "tokens_per_s": tok_s, **extra}
-            if grad_norm is not None:
-                row["grad_norm"] = grad_norm
-            if peak:
-                row["mfu"] = fpt * tok_s / (peak * dist.world_size)
-            at_end = step == cfg.max_steps
-            if val_data is not None and ((cfg.eval_every and step % cfg.eval_every == 0) or at_end):
-                val_loss, val_metrics = evaluate(model, objective, val_data(), device, autocast,
-                                                 cfg.eval_batches)
-                val_loss = D.all_mean(val_loss, dist, device)
-                row["val_loss"] = val_loss
-                row.update({f"val_{k}": v for k, v in val_metrics.items()})
-            if dist.main:
-                if step % cfg.log_every == 0 or "val_loss" in row or at_end:
-                    log.write(json.dumps(row) + "\n")
-                    log.flush()
-                    if writer is not None:
-                        writer(row)
-                bar.set_postfix(loss=f"{loss_val:.3f}", lr=f"{row['lr']:.2e}", tok_s=f"{tok_s:.0f}")
-                bar.update(1)
+            at_end = run.step == cfg.max_steps
+            if val_data is not None and ((cfg.eval_every and run.step % cfg.eval_every == 0) or at_end):
+                _eval_into(run, row, val_data)
+            log.record(row, at_end)
             if on_step is not None:
                 on_step(row)
-            if (cfg.save_every and step % cfg.save_every == 0) or stop.hit:
-                checkpoint_now()
+            if (cfg.save_every and run.step % cfg.save_every == 0) or stop.hit:
+                checkpoint()
             if stop.hit and not at_end:
-                interrupted = True
-                break
-    bar.close()
-    out = run_dir / "model"
-    if not interrupted:
-        model_sd, _ = D.full_state_dicts(model, optimizer, dist)
-        if dist.main:
-            from lmforge.model.io import save_model
+                return True
+    return False
 
-            save_model(saveable(model_sd), out, created_by=created_by, parent=parent, copy_from=tokenizer_dir,
-                       details={**(details or {}), "steps": step, "tokens": tokens,
-                                "final_loss": last_loss, "val_loss": val_loss,
-                                "trainable_parameters": len(trainable)})
-    D.cleanup(dist)
-    return TrainResult(step=step, tokens=tokens, loss=last_loss, val_loss=val_loss, model_dir=out,
-                       interrupted=interrupted, skipped_steps=skipped)
+
+def _micro_batches(run: _Run) -> tuple[float, int, dict[str, float]]:
+    """Forward and backward over one step's micro-batches: mean loss, tokens, mean metrics."""
+    loss_sum, step_tokens, extra = 0.0, 0, {}
+    for micro in range(run.accum):
+        batch = _to(run.data.next_batch(), run.device)
+        step_tokens += _count_tokens(batch)
+        with run.strategy.accumulating(run.model, last=micro == run.accum - 1):
+            with run.autocast():
+                loss, metrics = run.objective(run.step_model, batch)
+            (loss / run.accum).backward()
+        loss_sum += float(loss.detach()) / run.accum
+        for k, v in metrics.items():
+            extra[k] = extra.get(k, 0.0) + v / run.accum
+    return loss_sum, step_tokens, extra
+
+
+def _optimizer_step(run: _Run) -> dict[str, Any] | None:
+    """One optimizer step (accumulate, clip, step, schedule) and its metrics row; None when the
+    loss was non-finite and the step was skipped."""
+    cfg, world = run.cfg, run.strategy.world_size
+    run.optimizer.zero_grad(set_to_none=True)
+    loss_sum, step_tokens, extra = _micro_batches(run)
+    loss_val = run.strategy.mean(loss_sum)
+    if not math.isfinite(loss_val):
+        _skip(run)
+        return None
+    run.bad_in_row = 0
+    grad_norm = None
+    if cfg.grad_clip > 0:
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(
+            [p for p in run.model.parameters() if p.requires_grad], cfg.grad_clip))
+    lr = run.scheduler.get_last_lr()[0]  # the rate this step uses
+    run.optimizer.step()
+    run.scheduler.step()
+    run.step += 1
+    run.tokens += step_tokens * world
+    run.last_loss = loss_val
+    now = time.time()
+    tok_s = step_tokens * world / max(now - run.t_last, 1e-9)
+    run.t_last = now
+    row: dict[str, Any] = {"step": run.step, "loss": loss_val, "lr": lr, "tokens": run.tokens,
+                           "tokens_per_s": tok_s, **extra}
+    if grad_norm is not None:
+        row["grad_norm"] = grad_norm
+    if run.peak_flops:
+        row["mfu"] = run.flops_per_token * tok_s / (run.peak_flops * world)
+    return row
+
+
+def _peak_flops(device: torch.device) -> float | None:
+    return peak_flops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
+
+
+def _skip(run: _Run) -> None:
+    """Drop a non-finite step's gradients; stop after max_bad_steps of them in a row."""
+    run.bad_in_row += 1
+    run.skipped += 1
+    run.optimizer.zero_grad(set_to_none=True)
+    if run.bad_in_row >= run.cfg.max_bad_steps:
+        raise TrainingError(f"loss was non-finite for {run.bad_in_row} steps in a row (step "
+                            f"{run.step}); lower lr (now {run.cfg.lr}) or check the data")
+
+
+def _eval_into(run: _Run, row: dict[str, Any],
+               val_data: Callable[[], Iterable[dict[str, torch.Tensor]]]) -> None:
+    """Validation loss (mean over processes) and metrics, added to the step's row."""
+    val_loss, val_metrics = evaluate(run.model, run.objective, val_data(), run.device, run.autocast,
+                                     run.cfg.eval_batches)
+    run.val_loss = run.strategy.mean(val_loss)
+    row["val_loss"] = run.val_loss
+    row.update({f"val_{k}": v for k, v in val_metrics.items()})
+
+
+def _checkpoint(run: _Run, run_dir: Path, tokenizer_dir: str | Path | None) -> None:
+    """All ranks gather the full state; the main one writes it (atomically)."""
+    model_sd, optim_sd = run.strategy.full_state(run.model, run.optimizer)
+    rngs = run.strategy.gather(rng_state())
+    state = {"step": run.step, "tokens": run.tokens, "skipped": run.skipped, "optimizer": optim_sd,
+             "config": run.cfg.model_dump(mode="json"), "world_size": run.strategy.world_size,
+             "scheduler": run.scheduler.state_dict(), "data": run.data.state_dict(), "rng": rngs}
+    if run.strategy.main:
+        save_checkpoint(run_dir, run.step, run.strategy.saveable(run.inner, model_sd), state,
+                        run.cfg.keep_last, copy_from=tokenizer_dir)
+
+
+def _save_final(run: _Run, out: Path, details: dict[str, Any] | None, **save_kw: Any) -> None:
+    """The trained model as a model folder (all ranks gather, the main one writes)."""
+    model_sd, _ = run.strategy.full_state(run.model, run.optimizer)
+    if run.strategy.main:
+        save_model(run.strategy.saveable(run.inner, model_sd), out, **save_kw,
+                   details={**(details or {}), "steps": run.step, "tokens": run.tokens,
+                            "final_loss": run.last_loss, "val_loss": run.val_loss,
+                            "trainable_parameters": len(run.trainable)})
+
+
+class _Log:
+    """Metrics as JSON lines (plus TensorBoard/W&B when asked) and the progress bar; the main
+    process only. `close` always runs (see `train`)."""
+
+    def __init__(self, cfg: TrainConfig, run: _Run, run_dir: Path, desc: str) -> None:
+        self.cfg, self.main = cfg, run.strategy.main
+        self.writer = _trackers(cfg, run_dir) if self.main else None
+        self.bar = tqdm(total=cfg.max_steps, initial=run.step, desc=desc, disable=not self.main,
+                        unit="step", dynamic_ncols=True, mininterval=2.0)
+        self.file = (run_dir / "metrics.jsonl").open("a") if self.main else None
+
+    def record(self, row: dict[str, Any], at_end: bool) -> None:
+        if not self.main:
+            return
+        if row["step"] % self.cfg.log_every == 0 or "val_loss" in row or at_end:
+            self.file.write(json.dumps(row) + "\n")
+            self.file.flush()
+            if self.writer is not None:
+                self.writer(row)
+        self.bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{row['lr']:.2e}",
+                             tok_s=f"{row['tokens_per_s']:.0f}")
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.file is not None:
+            self.file.close()
 
 
 def _warn_changed(saved: dict[str, Any], cfg: TrainConfig, world: int, saved_world: int) -> None:
