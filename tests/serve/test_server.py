@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 
 import httpx
 import openai
@@ -10,6 +12,7 @@ import pytest
 
 from lmforge.model.generate import SamplingParams, generate
 from lmforge.tokenizer.chat_template import render
+from tests.export.conftest import model_dir  # noqa: F401  (fixture)
 from tests.serve.conftest import API_KEY
 
 MESSAGES = [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": "你好! Say hi."}]
@@ -141,3 +144,68 @@ def test_openai_client_raises_on_4xx(live):
         client(live).chat.completions.create(model="nope", messages=MESSAGES)
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=live.url + "/v1", api_key="bad", max_retries=0).models.list()
+
+
+def _request_lines(caplog, since: int, path: str, want: int) -> list[str]:
+    """The server's log lines for `path` after record `since` (a stream's line comes once its last
+    chunk is sent, so wait for it briefly)."""
+    for _ in range(100):
+        lines = [r.getMessage() for r in caplog.records[since:]
+                 if r.name == "lmforge.serve" and r.getMessage().split()[1] == path]
+        if len(lines) >= want:
+            return lines
+        time.sleep(0.05)
+    return lines
+
+
+def _fields(line: str) -> dict[str, str]:
+    method, path, status, *rest = line.split()
+    return {"method": method, "path": path, "status": status, **dict(kv.split("=") for kv in rest)}
+
+
+def test_each_request_is_logged_once_with_status_tokens_and_time(live, caplog):
+    caplog.set_level(logging.INFO, logger="lmforge.serve")
+    since = len(caplog.records)
+    c = client(live)
+    whole = c.chat.completions.create(model="tiny", messages=MESSAGES, max_tokens=12, temperature=0)
+    chunks = list(c.chat.completions.create(model="tiny", messages=MESSAGES, max_tokens=7, temperature=0,
+                                            stream=True, stream_options={"include_usage": True}))
+    assert _post(live, {"model": "gpt-9", "messages": MESSAGES}).status_code == 404
+    lines = [_fields(x) for x in _request_lines(caplog, since, "/v1/chat/completions", 3)]
+    assert len(lines) == 3, lines
+    assert [(x["method"], x["status"]) for x in lines] == [("POST", "200"), ("POST", "200"), ("POST", "404")]
+    assert int(lines[0]["completion_tokens"]) == whole.usage.completion_tokens
+    assert int(lines[0]["prompt_tokens"]) == whole.usage.prompt_tokens
+    assert int(lines[1]["completion_tokens"]) == chunks[-1].usage.completion_tokens
+    assert lines[2]["completion_tokens"] == "0" and all(float(x["ms"]) >= 0 for x in lines)
+
+
+def test_a_client_reset_mid_stream_frees_the_row_and_is_logged(live, caplog):
+    caplog.set_level(logging.INFO, logger="lmforge.serve")
+    since = len(caplog.records)
+    body = {"model": "tiny", "messages": MESSAGES, "max_tokens": 64, "temperature": 0, "stream": True}
+    with httpx.stream("POST", live.url + "/v1/chat/completions", json=body,
+                      headers={"Authorization": f"Bearer {API_KEY}"}) as r:
+        assert r.status_code == 200
+        next(r.iter_lines())  # the first event, then the client hangs up
+    lines = _request_lines(caplog, since, "/v1/chat/completions", 1)
+    assert len(lines) == 1 and _fields(lines[0])["status"] == "200", lines
+    assert int(_fields(lines[0])["completion_tokens"]) <= 64
+    for _ in range(100):
+        if httpx.get(live.url + "/health").json()["active"] == 0:
+            break
+        time.sleep(0.05)
+    assert httpx.get(live.url + "/health").json()["active"] == 0  # the engine dropped the row
+    assert _post(live, {"model": "tiny", "messages": MESSAGES, "max_tokens": 4}).status_code == 200
+
+
+def test_the_model_is_named_after_its_folder_or_the_run_that_made_it(tmp_path, model_dir):  # noqa: F811
+    from lmforge.serve.launch import LaunchConfig
+    from lmforge.serve.server import model_name_for
+
+    assert model_name_for(tmp_path / "runs" / "demo" / "sft" / "model") == "sft"
+    assert model_name_for(tmp_path / "qwen2.5-0.5b-zh") == "qwen2.5-0.5b-zh"
+    assert model_name_for(tmp_path / "qwen2.5-0.5b-zh" / ".") == "qwen2.5-0.5b-zh"
+    assert model_dir.name == "model"
+    assert LaunchConfig(model=str(model_dir)).app_config().model_name == model_dir.parent.name
+    assert LaunchConfig(model=str(model_dir), model_name="zh-chat").app_config().model_name == "zh-chat"
