@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lmforge.recipes.cli import find_recipe
+from lmforge.recipes.runner import load_recipe, run_recipe
+
 
 def run_demo(out: str | None = None, overrides: list[str] = ()) -> Path:
     """Run the demo recipe end to end (resuming a killed run) and return its report path."""
-    from lmforge.recipes.cli import find_recipe
-    from lmforge.recipes.runner import load_recipe, run_recipe
-
     recipe = load_recipe(find_recipe("demo"), list(overrides), out=out)
     records = run_recipe(recipe)
     report = recipe.out / "report.md"

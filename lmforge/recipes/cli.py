@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 from lmforge.errors import UserError
+from lmforge.recipes.plan import print_plan
+from lmforge.recipes.runner import load_recipe, run_recipe
 
 BUILTIN = Path(__file__).resolve().parent / "builtin"
 
@@ -40,9 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from lmforge.recipes.plan import print_plan
-    from lmforge.recipes.runner import load_recipe, run_recipe
-
     recipe = load_recipe(find_recipe(args.recipe), args.overrides, out=args.out)
     if args.dry_run:
         print_plan(recipe)
