@@ -84,7 +84,7 @@ def _liger():
 def resolve_impl(impl: LossImpl, device: torch.device) -> str:
     """'auto' is Liger on CUDA when installed, else our chunked loss."""
     if impl == "liger" and _liger() is None:
-        raise ValueError("loss_impl: liger needs Liger Kernel (pip install liger-kernel)")
+        raise ValueError("loss_impl: liger needs liger-kernel: pip install 'lmforge[liger]'")
     if impl != "auto":
         return impl
     return "liger" if device.type == "cuda" and _liger() is not None else "chunked"

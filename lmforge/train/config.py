@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lmforge.errors import require_extra
+
 
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -56,6 +58,10 @@ class TrainConfig(BaseModel):
                              f"batch_size * seq_len = {self.batch_size * self.seq_len}")
         if self.freeze and self.train_only:
             raise ValueError("set either freeze or train_only, not both")
+        if self.tensorboard:
+            require_extra("tensorboard", "TensorBoard logging (tensorboard: true)", "tracking")
+        if self.wandb_project:
+            require_extra("wandb", "W&B logging (wandb_project)", "tracking")
         return self
 
     def accumulation(self, world_size: int) -> int:
