@@ -43,7 +43,7 @@ LLAMA_1B = dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, 
 TINY = dict(hidden_size=64, intermediate_size=160, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, vocab_size=512)
 SIZES = {  # seqs, tokens per step, big vocabulary, eval questions, new tokens per stream, steps
-    "full": dict(shape=LLAMA_1B, seqs=(2048, 4096), tokens=16384, big_vocab=125_700, questions=200,
+    "full": dict(shape=LLAMA_1B, seqs=(2048, 4096), tokens=32768, big_vocab=125_700, questions=200,
                  new_tokens=128, warmup=10, steps=20),
     "tiny": dict(shape=TINY, seqs=(64, 128), tokens=256, big_vocab=125_700, questions=8,
                  new_tokens=8, warmup=1, steps=3),
