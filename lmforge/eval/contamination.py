@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from tqdm import tqdm
 
 from lmforge.data.pack import load_tokens, read_manifest
 from lmforge.data.read import read_documents
 from lmforge.errors import UserError
-from lmforge.eval.operation import EvalOutput, EvalResult, TaskSet, check_out, finish, markdown
+from lmforge.eval.operation import EvalOutput, EvalResult, TaskSet, check_out, finish, markdown, must_exist
 from lmforge.eval.task import MCItem
 from lmforge.eval.tasks import load_task
 from lmforge.model.loader import load_tokenizer
@@ -98,13 +98,11 @@ class ContaminationConfig(EvalOutput, TaskSet):
     threshold: float = Field(0.0, ge=0, lt=1, description="an item is contaminated when more than "
                                                           "this share of its n-grams is in the corpus")
 
+    _exist = field_validator("corpus")(must_exist)
+
     @model_validator(mode="after")
-    def _corpus(self, info: ValidationInfo) -> "ContaminationConfig":
-        if (info.context or {}).get("files_made_later"):
-            return self
+    def _tokenizer(self, info: ValidationInfo) -> "ContaminationConfig":
         for c in self.corpus:
-            if not Path(c).exists():
-                raise ValueError(f"corpus: {c} not found")
             if (Path(c) / "manifest.json").is_file() and self.tokenizer is None:
                 raise ValueError(f"corpus: {c} is a packed folder; give tokenizer (--tokenizer DIR) to decode it")
         return self

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from lmforge.client import ChatClient
 from lmforge.errors import UserError
 from lmforge.eval.generation import chat_answers
-from lmforge.eval.operation import EvalResult, EvalSettings, check_out, finish, markdown
+from lmforge.eval.operation import EvalResult, EvalSettings, check_out, finish, markdown, must_exist
 from lmforge.eval.tasks.mc import read_jsonl
 from lmforge.model.loader import Loaded, load_for_inference
 
@@ -79,15 +79,15 @@ class EloConfig(EvalSettings):
     k: float = Field(4.0, gt=0, description="Elo update step")
     seed: int = Field(0, description="bootstrap seed")
 
-    @model_validator(mode="after")
-    def _files(self, info: ValidationInfo) -> "EloConfig":
-        if (info.context or {}).get("files_made_later"):
-            return self
-        if not Path(self.answers).is_file():
-            raise ValueError(f"answers: {self.answers} not found")
-        if not is_url(self.judge) and not (Path(self.judge) / "config.json").is_file():
-            raise ValueError(f"judge: {self.judge} is neither an http(s):// URL nor a model folder")
-        return self
+    _exist = field_validator("answers")(must_exist)
+
+    @field_validator("judge")
+    @classmethod
+    def _judge(cls, judge: str, info: ValidationInfo) -> str:
+        made_later = (info.context or {}).get("files_made_later")
+        if not made_later and not is_url(judge) and not (Path(judge) / "config.json").is_file():
+            raise ValueError(f"{judge} is neither an http(s):// URL nor a model folder")
+        return judge
 
 
 def is_url(judge: str) -> bool:

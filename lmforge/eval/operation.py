@@ -21,6 +21,15 @@ def _made_later(info: ValidationInfo) -> bool:
     return bool((info.context or {}).get("files_made_later"))
 
 
+def must_exist(value: str | list[str] | None, info: ValidationInfo) -> Any:
+    """For a field validator: every path in `value` exists (not checked while a recipe loads)."""
+    if not _made_later(info):
+        for path in [value] if isinstance(value, str) else value or []:
+            if not Path(path).exists():
+                raise ValueError(f"{path} not found")
+    return value
+
+
 class EvalOutput(BaseModel):
     """How much is evaluated and where the results go."""
 
@@ -42,11 +51,12 @@ class ModelFolder(BaseModel):
 
     model: str = Field(description="model folder (with its tokenizer)")
 
-    @model_validator(mode="after")
-    def _is_model(self, info: ValidationInfo) -> "ModelFolder":
-        if not _made_later(info) and not (Path(self.model) / "config.json").is_file():
-            raise ValueError(f"model: {self.model} is not a model folder (no config.json)")
-        return self
+    @field_validator("model")
+    @classmethod
+    def _is_model(cls, model: str, info: ValidationInfo) -> str:
+        if not _made_later(info) and not (Path(model) / "config.json").is_file():
+            raise ValueError(f"{model} is not a model folder (no config.json)")
+        return model
 
 
 def parse_tasks(spec: str | list[str], data_dir: str | None) -> dict[str, str]:
@@ -83,7 +93,7 @@ class TaskSet(BaseModel):
         if not _made_later(info):
             for name, folder in tasks.items():
                 if not Path(folder).exists():
-                    raise ValueError(f"tasks.{name}: {folder} not found")
+                    raise ValueError(f"{name}: {folder} not found")
         return tasks
 
     def require_tasks(self, verb: str) -> None:

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import itertools
 import math
-from pathlib import Path
 from typing import Iterable
 
 import torch
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, field_validator
 from tqdm import tqdm
 
 from lmforge.data.read import read_documents
 from lmforge.errors import UserError
 from lmforge.eval.operation import (EvalResult, EvalSettings, ModelFolder, check_out, finish, load_model_for,
-                                    markdown)
+                                    markdown, must_exist)
 from lmforge.model.loader import Loaded
 from lmforge.model.transformer import CausalLM
 from lmforge.tokenizer.core import Tokenizer
@@ -49,13 +48,7 @@ class PerplexityConfig(EvalSettings, ModelFolder):
     files: list[str] = Field(min_length=1, description="text files or folders (jsonl/parquet/txt, .gz/.zst)")
     window: int | None = Field(None, gt=1, description="tokens per scored window (default: the model's context)")
 
-    @model_validator(mode="after")
-    def _files(self, info: ValidationInfo) -> "PerplexityConfig":
-        if not (info.context or {}).get("files_made_later"):
-            for f in self.files:
-                if not Path(f).exists():
-                    raise ValueError(f"files: {f} not found")
-        return self
+    _exist = field_validator("files")(must_exist)
 
 
 def run_perplexity(cfg: PerplexityConfig, loaded: Loaded | None = None) -> EvalResult:

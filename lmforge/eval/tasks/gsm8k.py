@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from lmforge.errors import UserError
 from lmforge.eval.operation import (EvalResult, EvalSettings, ModelFolder, check_out, finish, load_model_for,
-                                    markdown)
+                                    markdown, must_exist)
 from lmforge.eval.tasks.mc import read_jsonl
 from lmforge.model.generate import SamplingParams, generate
 from lmforge.model.loader import Loaded
@@ -42,7 +42,7 @@ def gold_answer(answer_field: str) -> str:
     """The reference number after `####` in a GSM8K answer."""
     got = extract_strict(answer_field)
     if got is None:
-        raise ValueError(f"GSM8K answer has no '#### N': {answer_field[-60:]!r}")
+        raise UserError(f"GSM8K answer has no '#### N': {answer_field[-60:]!r}")
     return got
 
 
@@ -105,15 +105,12 @@ class GSM8KConfig(EvalSettings, ModelFolder):
     max_new_tokens: int = Field(256, gt=0, description="tokens per answer")
     batch_size: int = Field(16, gt=0, description="answers generated together")
 
+    _exist = field_validator("data", "fewshot")(must_exist)
+
     @model_validator(mode="after")
-    def _files(self, info: ValidationInfo) -> "GSM8KConfig":
+    def _shots(self) -> "GSM8KConfig":
         if self.shots and not self.fewshot:
             raise ValueError("shots > 0 needs fewshot (--fewshot JSONL: the few-shot examples)")
-        if not (info.context or {}).get("files_made_later"):
-            for key in ("data", "fewshot"):
-                path = getattr(self, key)
-                if path is not None and not Path(path).is_file():
-                    raise ValueError(f"{key}: {path} not found")
         return self
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from lmforge.errors import UserError
 from lmforge.eval.task import LETTERS, MCItem, MCTask, register
+from lmforge.text import has_cjk
+from lmforge.text import read_jsonl as read_records
 
 
 def _item(question: str, choices: list[str], answer: str | int, subject: str, where: str) -> MCItem:
@@ -106,18 +107,9 @@ def mmlu(root: Path) -> MCTask:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise UserError(f"{path}:{n}: invalid JSON ({e.msg})") from None
-                if not isinstance(record, dict):
-                    raise UserError(f"{path}:{n}: expected a JSON object, got {type(record).__name__}")
-                rows.append({**record, "_where": f"{path}:{n}"})
-    return rows
+    """Records of a task file, each with its `file:line` as `_where`; a malformed line is a
+    UserError naming file:line (lmforge.text.read_jsonl, strict)."""
+    return read_records(path, where_key="_where")
 
 
 def _jsonl_files(root: Path) -> list[Path]:
@@ -154,7 +146,7 @@ def agieval(root: Path) -> MCTask:
             label = r["label"][0] if isinstance(r["label"], list) else r["label"]
             text = ((r.get("passage") or "") + "\n" + r["question"]).strip()
             items.append(_item(text, opts, label, path.stem, r["_where"]))
-    chinese = any("\u4e00" <= ch <= "\u9fff" for x in items[:20] for ch in x.question)
+    chinese = any(has_cjk(x.question) for x in items[:20])
     return MCTask("agieval", items, chinese=chinese)
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 import sacrebleu
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, field_validator
 
 from lmforge.errors import UserError
 from lmforge.eval.operation import (EvalResult, EvalSettings, ModelFolder, check_out, finish, load_model_for,
-                                    markdown)
+                                    markdown, must_exist)
 from lmforge.eval.tasks.gsm8k import truncate
 from lmforge.eval.tasks.mc import read_jsonl
 from lmforge.model.generate import SamplingParams, generate
@@ -49,11 +49,7 @@ class TranslationConfig(EvalSettings, ModelFolder):
     direction: Literal["zh-en", "en-zh"] = Field("zh-en", description="source-target language")
     max_new_tokens: int = Field(256, gt=0, description="tokens per translation")
 
-    @model_validator(mode="after")
-    def _data(self, info: ValidationInfo) -> "TranslationConfig":
-        if not (info.context or {}).get("files_made_later") and not Path(self.data).is_file():
-            raise ValueError(f"data: {self.data} not found")
-        return self
+    _exist = field_validator("data")(must_exist)
 
 
 def read_pairs(path: str, direction: str) -> list[tuple[str, str]]:
