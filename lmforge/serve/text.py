@@ -1,21 +1,7 @@
-"""Shared by chat and server: turning a token stream into text deltas (whole UTF-8 characters,
-stop strings cut). Loading a model folder and its stop tokens live in lmforge.model.loader."""
+"""Shared by chat, generate and server: turning a token stream into text deltas (whole UTF-8
+characters, stop strings cut). Loading a model folder and its stop tokens: lmforge.model.loader."""
 
 from __future__ import annotations
-
-from pathlib import Path
-
-from lmforge.model import loader
-from lmforge.model.loader import stop_token_ids
-
-__all__ = ["StreamDecoder", "load_for_inference", "stop_token_ids"]
-
-
-def load_for_inference(model_dir: str | Path, device: str = "cpu", dtype: str = "auto"):
-    """(model, tokenizer): the old interface, kept until its last callers move to
-    `lmforge.model.loader.load_for_inference` (which also returns the folder's metadata)."""
-    loaded = loader.load_for_inference(model_dir, device, dtype)
-    return loaded.model, loaded.tokenizer
 
 
 class StreamDecoder:

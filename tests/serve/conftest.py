@@ -36,9 +36,10 @@ def start_server(model_dir: Path, api_key: str | None = API_KEY, **cfg_kw):
 
     from lmforge.serve.engine import Engine
     from lmforge.serve.server import ServeConfig, create_app
-    from lmforge.serve.text import load_for_inference
+    from lmforge.model.loader import load_for_inference
 
-    model, tok = load_for_inference(model_dir)
+    loaded = load_for_inference(model_dir)
+    model, tok = loaded.model, loaded.tokenizer
     engine = Engine(model, max_batch=32)
     app = create_app(engine, tok, ServeConfig(model_name="tiny", api_key=api_key, **cfg_kw))
     port = free_port()

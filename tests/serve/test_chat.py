@@ -5,13 +5,15 @@ from __future__ import annotations
 import io
 
 from lmforge.model.generate import SamplingParams, generate
+from lmforge.model.loader import load_for_inference, stop_token_ids
 from lmforge.serve.chat import ChatSession, chat_loop
-from lmforge.serve.text import StreamDecoder, load_for_inference, stop_token_ids
+from lmforge.serve.text import StreamDecoder
 from lmforge.tokenizer.chat_template import render
 
 
 def test_session_keeps_history_and_streams(model_dir):
-    model, tok = load_for_inference(model_dir)
+    loaded = load_for_inference(model_dir)
+    model, tok = loaded.model, loaded.tokenizer
     s = ChatSession(model, tok, SamplingParams(max_new_tokens=12), system="Be brief.")
     pieces: list[str] = []
     first = s.reply("hello", pieces.append)
@@ -29,7 +31,8 @@ def test_session_keeps_history_and_streams(model_dir):
 
 
 def test_chat_loop_commands(model_dir):
-    model, tok = load_for_inference(model_dir)
+    loaded = load_for_inference(model_dir)
+    model, tok = loaded.model, loaded.tokenizer
     stdin = io.StringIO("hi\n/system Talk like a pirate\nhello\n/reset\n/bogus\n/quit\n")
     stdout = io.StringIO()
     chat_loop(model, tok, SamplingParams(max_new_tokens=4), stdin=stdin, stdout=stdout)
@@ -38,7 +41,8 @@ def test_chat_loop_commands(model_dir):
 
 
 def test_exit_and_quit_end_the_chat(model_dir):
-    model, tok = load_for_inference(model_dir)
+    loaded = load_for_inference(model_dir)
+    model, tok = loaded.model, loaded.tokenizer
     for word in ("exit", "quit", "/quit", "/exit", "EXIT"):
         stdout = io.StringIO()
         chat_loop(model, tok, SamplingParams(max_new_tokens=2), stdin=io.StringIO(f"{word}\nhello\n"),
@@ -62,7 +66,8 @@ def test_chat_flags_key_values_and_run_chat(model_dir):
     assert config([str(model_dir)]).temperature == 0.7  # chat keeps its own sampling defaults
     stdout = io.StringIO()
     run_chat(by_flag, stdin=io.StringIO("hello\nquit\n"), stdout=stdout)
-    model, tok = load_for_inference(model_dir)
+    loaded = load_for_inference(model_dir)
+    model, tok = loaded.model, loaded.tokenizer
     want = io.StringIO()
     chat_loop(model, tok, by_flag.sampling(), "Be brief.", io.StringIO("hello\nquit\n"), want)
     assert stdout.getvalue() == want.getvalue()

@@ -30,7 +30,7 @@ def greedy_text(live, ids: list[int], n: int) -> tuple[str, list[int]]:
 
 @pytest.fixture(scope="module")
 def live(live_server):
-    from lmforge.serve.text import stop_token_ids
+    from lmforge.model.loader import stop_token_ids
 
     live_server.engine_stops = stop_token_ids(live_server.tokenizer, live_server.model.config)
     return live_server
