@@ -7,11 +7,25 @@ import json
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import torch
+from pydantic import ConfigDict, Field
 from tqdm import tqdm
 
-from lmforge.sft.data import SFTBatches, encode, to_messages
+from lmforge.data.ops import InputPath, InputPaths
+from lmforge.data.pack import is_val
+from lmforge.data.pipeline import write_jsonl_atomic
+from lmforge.data.read import expand, read_documents
+from lmforge.errors import UserError
+from lmforge.files import atomic_dir
+from lmforge.model import load_model
+from lmforge.model.folder import ModelFolder
+from lmforge.sft.data import SFTBatches, encode, read_jsonl, to_messages
+from lmforge.tokenizer import Tokenizer
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
 
 @torch.no_grad()
@@ -50,21 +64,42 @@ def select_band(entropies: list[float], base: float, low: float = 1.0, high: flo
     return [i for i, e in enumerate(entropies) if base + low <= e <= base + high]
 
 
+class SelectConfig(ModelFolder):
+    """MindLLM data entropy: score every record, cluster, keep a band above the base entropy."""
+
+    model_config = ConfigDict(extra="forbid")
+    out: str = Field(description="output folder: scored.jsonl, selected.jsonl, clusters.json, histogram.png")
+    data: InputPath = Field(description="instruction jsonl (any SFT schema)")
+    heldout: InputPaths = Field(description="held-out pretraining text: .txt (one document per line), "
+                                           "jsonl/parquet with a `text` field, or folders of them")
+    val_fraction: float | None = Field(None, gt=0, lt=1, description="use only the documents `data pack` "
+                                       "put in validation at this val_fraction (default: every document)")
+    low: float = Field(1.0, description="band start above the base entropy (nats)")
+    high: float = Field(1.5, description="band end above the base entropy (nats)")
+    clusters: int = Field(5, gt=0, description="K-Means clusters of the entropies")
+    batch_size: int = Field(16, gt=0, description="records scored per forward pass")
+
+    def heldout_documents(self) -> list[str]:
+        docs = [d for d in read_documents(expand(self.heldout), txt_mode="line") if d.strip()]
+        if self.val_fraction is not None:
+            docs = [d for d in docs if is_val(d, self.val_fraction)]
+        if not docs:
+            raise UserError(f"heldout: no documents in {', '.join(self.heldout)}"
+                            + (f" at val_fraction {self.val_fraction}" if self.val_fraction else ""))
+        return docs
+
+
+def run_select(cfg: SelectConfig) -> dict[str, Any]:
+    """`lmforge select entropy`: the outputs in `out` (atomically); returns clusters.json's content."""
+    return select_by_entropy(cfg.model, cfg.data, cfg.heldout_documents(), cfg.out, cfg.low, cfg.high,
+                             cfg.clusters, cfg.batch_size)
+
+
 def select_by_entropy(model_dir: str | Path, data: str | Path, heldout: list[str], out: str | Path,
                       low: float = 1.0, high: float = 1.5, clusters: int = 5,
                       batch_size: int = 16) -> dict[str, Any]:
     """Score every record, cluster, select the band; write scored.jsonl, selected.jsonl,
     clusters.json and histogram.png to `out` (atomically). Returns clusters.json's content."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from lmforge.data.pipeline import write_jsonl_atomic
-    from lmforge.model import load_model
-    from lmforge.model.io import atomic_dir
-    from lmforge.sft.data import read_jsonl
-    from lmforge.tokenizer import Tokenizer
-
     tok, model = Tokenizer.from_dir(model_dir), load_model(model_dir)
     recs = list(read_jsonl(data))
     # base entropy: the same measure on plain text (the whole document as the "response")
@@ -81,11 +116,16 @@ def select_by_entropy(model_dir: str | Path, data: str | Path, heldout: list[str
                                                 for r, e, c in zip(recs, ent, labels)))
         write_jsonl_atomic(d / "selected.jsonl", (recs[i] for i in picked))
         (d / "clusters.json").write_text(json.dumps(summary, indent=1))
-        plt.hist(ent, bins=40)
-        for x in (base, base + low, base + high):
-            plt.axvline(x, color="r", linestyle="--")
-        plt.xlabel("response entropy (nats)")
-        plt.ylabel("samples")
-        plt.savefig(d / "histogram.png", dpi=100)
-        plt.close()
+        _histogram(ent, [base, base + low, base + high], d / "histogram.png")
     return summary
+
+
+def _histogram(entropies: list[float], lines: list[float], path: Path) -> None:
+    fig, ax = plt.subplots()
+    ax.hist(entropies, bins=40)
+    for x in lines:
+        ax.axvline(x, color="r", linestyle="--")
+    ax.set_xlabel("response entropy (nats)")
+    ax.set_ylabel("samples")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -12,11 +12,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, ValidationInfo, model_validator
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers.pre_tokenizers import ByteLevel
 
+from lmforge.data.ops import InputPaths, TextField, made_later
+from lmforge.data.read import read_documents
+from lmforge.errors import UserError
 from lmforge.tokenizer.core import Tokenizer, TokenizerError
 from lmforge.tokenizer.spm import MODEL_FILE, from_sentencepiece
+from lmforge.tokenizer.train import train_tokenizer
 
 def _byte_level_text(token: str) -> bytes | None:
     try:
@@ -64,6 +69,31 @@ def _kind(folder: Path) -> str:
     raise TokenizerError(f"{folder}: extension supports SentencePiece and byte-level BPE, not {model}")
 
 
+class ExtendConfig(TextField):
+    """Append the pieces of `add` (or of a tokenizer trained on `train_on`) to `base`."""
+
+    out: str = Field(description="output folder: the extended tokenizer")
+    base: str = Field(description="base tokenizer folder (SentencePiece or byte-level BPE, e.g. LLaMA's)")
+    add: str | None = Field(None, description="tokenizer folder (or SentencePiece .model) whose pieces to add")
+    train_on: InputPaths = Field(default_factory=list, description="... or train the added tokenizer on these files")
+    add_size: int = Field(8000, gt=0, description="vocabulary of the trained addition")
+
+    @model_validator(mode="after")
+    def _which(self, info: ValidationInfo) -> "ExtendConfig":
+        if (self.add is None) == (not self.train_on):
+            raise UserError("give either `add` (a tokenizer) or `train_on` (files to train one on), not both")
+        if not made_later(info):
+            for key, folder in (("base", self.base), ("add", self.add)):
+                if folder is not None and not Path(folder).exists():
+                    raise UserError(f"{key}: {folder} not found")
+        return self
+
+
+def run_extend(cfg: ExtendConfig) -> dict[str, Any]:
+    """`lmforge tokenizer extend`: {base_vocab, added, vocab, out}."""
+    return extend_tokenizer(cfg.base, cfg.add, cfg.out, cfg.train_on or None, cfg.add_size, cfg.field)
+
+
 def extend_tokenizer(base: str | Path, add: str | Path | None, out: str | Path,
                      train_on: list[str] | None = None, add_size: int = 8000,
                      text_field: str = "text") -> dict[str, Any]:
@@ -74,11 +104,9 @@ def extend_tokenizer(base: str | Path, add: str | Path | None, out: str | Path,
         return _extend(base, base_kind, Path(add), Path(out))
     if not train_on:
         raise TokenizerError("give --add TOKENIZER or --train-on FILES")
-    from lmforge.tokenizer.train import read_training_texts, train_tokenizer
-
     tok_type = "sentencepiece-bpe" if base_kind == "sentencepiece" else "bytelevel-bpe"
     with tempfile.TemporaryDirectory(prefix="lmforge-added-") as tmp:
-        train_tokenizer(read_training_texts(train_on, text_field), add_size, tmp, tok_type)
+        train_tokenizer(read_documents(train_on, text_field=text_field), add_size, tmp, tok_type)
         return _extend(base, base_kind, Path(tmp), Path(out))
 
 

@@ -3,7 +3,6 @@ mixed-quality instruction set (good samples plus junk made here), `lmforge selec
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 
@@ -42,7 +41,7 @@ def mixed_set(seed: int = 7) -> tuple[list[dict], list[str]]:
 @pytest.mark.slow
 def test_entropy_band_excludes_junk(tmp_path, base_dir):  # noqa: F811
     from lmforge.config import load_config
-    from lmforge.select.cli import cmd_entropy
+    from lmforge.cli import main
     from lmforge.sft.finetune import SFTConfig, run_sft
 
     # the "base" model: the tiny model after a short run on good data of this kind
@@ -61,8 +60,8 @@ def test_entropy_band_excludes_junk(tmp_path, base_dir):  # noqa: F811
     held = tmp_path / "heldout.txt"  # held-out text of the kind the base model saw
     held.write_text("\n".join(r["messages"][1]["content"] for r in number_skill(64, seed=99)), encoding="utf-8")
     out = tmp_path / "sel"
-    cmd_entropy(argparse.Namespace(model=str(model), data=str(data), heldout=str(held), out=str(out),
-                                   low=-1.0, high=1.0, clusters=3, batch_size=32))
+    assert main(["select", "entropy", "--model", str(model), "--data", str(data), "--heldout", str(held),
+                 "--out", str(out), "--low", "-1.0", "--high", "1.0", "clusters=3", "batch_size=32"]) == 0
     # (the band is +-1 nat around the base entropy here: the "held-out text" is the task's own
     # kind of text; MindLLM's +1.0..+1.5 is relative to entropy on general pretraining text)
     report = json.loads((out / "clusters.json").read_text())

@@ -1,41 +1,53 @@
-"""Recipe stages that make data: the corpus, tokenizers, packed shards, SFT/DPO sets, MC items."""
+"""Recipe stages that make data: the corpus, tokenizers, packed shards, SFT/DPO sets, MC items,
+entropy selection. Each stage's parameters are its operation's config (the runner sets `out`);
+each function is a thin adapter that puts the output in a sub-folder of the stage's folder and
+builds the report summary."""
 
 from __future__ import annotations
 
-import json
-import random
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypeVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from lmforge.recipes.kinds import StageContext, StageParams, stage_kind
+from lmforge.data.ops import CleanOptions, DemoCorpusOptions, InputPaths, TextField, clean_sources
+from lmforge.data.read import expand, read_documents
+from lmforge.recipes.kinds import StageContext, stage_kind
+from lmforge.select.entropy import SelectConfig, run_select
+from lmforge.sft.prepare import SFTMixtureConfig, run_sft_mixture
+from lmforge.synth.mc_data import MCDataConfig, run_mc_data
+from lmforge.tokenizer.extend import ExtendConfig, run_extend
+from lmforge.tokenizer.ops import (TokenizerStatsConfig, TrainTokenizerConfig, run_tokenizer_stats,
+                                   run_train_tokenizer)
+from lmforge.tokens.packing import PackConfig, run_pack
+
+T = TypeVar("T", bound=BaseModel)
+STATS_CHARS = 500_000  # characters the tokenizer stages measure efficiency on, for the report
 
 
-class CorpusParams(StageParams):
-    max_chars: int = Field(2_000_000, gt=0, description="built-in corpus size")
-    zh_share: float = Field(0.5, ge=0, le=1)
-    sources: dict[str, list[str]] | None = Field(
+def _in(cfg: T, sub: str) -> T:
+    """The config with its output moved to a sub-folder of the stage's folder."""
+    return cfg.model_copy(update={"out": str(Path(cfg.out) / sub)})
+
+
+class CorpusStage(DemoCorpusOptions, TextField):
+    """`data demo-corpus` (or your `sources`) then `data clean` (its settings in `clean`)."""
+
+    out: str = Field(description="stage folder (set by the runner)")
+    sources: dict[str, InputPaths] | None = Field(
         None, description="real data: source name -> files/folders/globs (replaces the built-in corpus)")
-    text_field: str = "text"
-    clean: bool = True
-    dedup_threshold: float = Field(0.8, gt=0, le=1)
+    clean: CleanOptions = Field(default_factory=CleanOptions, description="`data clean` settings")
 
 
-@stage_kind("corpus", CorpusParams)
-def corpus(p: CorpusParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+@stage_kind("corpus", CorpusStage)
+def corpus(p: CorpusStage, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     """`lmforge data demo-corpus` (or your files) -> `lmforge data clean` (filters + dedup)."""
-    from lmforge.data.corpus import demo_corpus
-    from lmforge.data.pipeline import process_sources
-    from lmforge.data.read import expand, read_documents
-
     if p.sources:
-        docs = {name: read_documents(expand(files), p.text_field) for name, files in p.sources.items()}
+        docs = {name: read_documents(expand(files), p.field) for name, files in p.sources.items()}
     else:
-        docs = demo_corpus(p.max_chars, p.zh_share)
-    out = ctx.out_dir / "corpus"
-    report = process_sources(docs, out, clean_steps=None if p.clean else [],
-                             dedup_threshold=p.dedup_threshold)
+        docs = p.documents()
+    result = clean_sources(docs, Path(p.out) / "corpus", p.clean)
+    report, out = result.report, result.out
     rows = [{"source": s, **c} for s, c in report["sources"].items()]
     chars = sum(c["chars_out"] for c in report["sources"].values())
     return str(out), {
@@ -43,15 +55,6 @@ def corpus(p: CorpusParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
                      "Chinese character share": round(report["zh_char_share"], 3)},
         "tables": {"data report (documents, characters in/out)": rows},
         "images": [str(out / "lengths.png")], **report.get("dedup", {})}
-
-
-class TokenizerParams(StageParams):
-    input: str = Field(description="corpus folder or files")
-    vocab_size: int = Field(4096, gt=0)
-    type: str = "bytelevel-bpe"
-    chat_template: str = "chatml"
-    sample_chars: int | None = Field(None, gt=0)
-    text_field: str = "text"
 
 
 def _stats_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
@@ -68,164 +71,72 @@ def _stats_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-@stage_kind("tokenizer", TokenizerParams)
-def tokenizer(p: TokenizerParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+def _stats(tokenizer: str, text: list[str], compare: str | None = None, field: str = "text") -> dict[str, Any]:
+    return run_tokenizer_stats(TokenizerStatsConfig(tokenizer=tokenizer, input=text, field=field,
+                                                    compare=compare, max_chars=STATS_CHARS))
+
+
+@stage_kind("tokenizer", TrainTokenizerConfig)
+def tokenizer(p: TrainTokenizerConfig, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     """`lmforge tokenizer train` + `lmforge tokenizer stats`."""
-    from lmforge.tokenizer.stats import tokenizer_stats
-    from lmforge.tokenizer.train import read_training_texts, train_tokenizer
-
-    out = ctx.out_dir / "tokenizer"
-    tok = train_tokenizer(read_training_texts([p.input], p.text_field), p.vocab_size, out, p.type,
-                          p.chat_template, p.sample_chars)
-    stats = tokenizer_stats(str(out), [p.input], p.text_field, max_chars=500_000)
-    return str(out), {"vocab_size": tok.vocab_size, "type": p.type,
-                      "tables": {"tokenizer efficiency": _stats_rows(stats)}}
+    p = _in(p, "tokenizer")
+    tok = run_train_tokenizer(p)
+    stats = _stats(p.out, p.input, field=p.field)
+    return p.out, {"vocab_size": tok.vocab_size, "type": p.type,
+                   "tables": {"tokenizer efficiency": _stats_rows(stats)}}
 
 
-class ExtendParams(StageParams):
-    base: str = Field(description="base tokenizer folder (e.g. LLaMA's)")
-    add: str | None = Field(None, description="tokenizer whose pieces are appended")
-    train_on: list[str] = Field(default_factory=list, description="... or train it on these files")
-    add_size: int = Field(8000, gt=0)
-    stats_on: str | None = Field(None, description="text to compare token counts on")
+class ExtendStage(ExtendConfig):
+    stats_on: str | None = Field(None, description="report-only: text to compare token counts on")
 
 
-@stage_kind("tokenizer_extend", ExtendParams)
-def tokenizer_extend(p: ExtendParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+@stage_kind("tokenizer_extend", ExtendStage)
+def tokenizer_extend(p: ExtendStage, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     """`lmforge tokenizer extend` (Chinese-LLaMA): base ids kept, new pieces appended."""
-    from lmforge.tokenizer.extend import extend_tokenizer
-    from lmforge.tokenizer.stats import tokenizer_stats
-
-    out = ctx.out_dir / "tokenizer"
-    result = extend_tokenizer(p.base, p.add, out, train_on=p.train_on or None, add_size=p.add_size)
+    p = _in(p, "tokenizer")
+    result = run_extend(p)
     summary: dict[str, Any] = {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
     if p.stats_on:
-        stats = tokenizer_stats(str(out), [p.stats_on], compare=p.base, max_chars=500_000)
+        stats = _stats(p.out, [p.stats_on], compare=p.base)
         summary["tables"] = {"tokenizer efficiency, extended vs base": _stats_rows(stats)}
         ratio = stats.get("token_ratio_vs_compare", {})
         summary["headline"] = {f"{lang} tokens, extended / base": round(r, 3) for lang, r in ratio.items()}
-    return str(out), summary
+    return p.out, summary
 
 
-class PackParams(StageParams):
-    input: str
-    tokenizer: str
-    val_fraction: float = Field(0.02, gt=0, lt=1)
-    text_field: str = "text"
-
-
-@stage_kind("pack", PackParams)
-def pack(p: PackParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+@stage_kind("pack", PackConfig)
+def pack(p: PackConfig, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     """`lmforge data pack`: token shards + manifest, train/val per source."""
-    from lmforge.data.pack import pack_texts, read_manifest
-    from lmforge.data.read import documents_by_source
-    from lmforge.tokenizer import Tokenizer
-
-    out = pack_texts(documents_by_source([p.input], p.text_field), Tokenizer.from_dir(p.tokenizer),
-                     ctx.out_dir / "packed", val_fraction=p.val_fraction)
-    sources = read_manifest(out)["sources"]
+    p = _in(p, "packed")
+    sources = run_pack(p)
     rows = [{"source": s, "train tokens": v["tokens"]["train"], "val tokens": v["tokens"]["val"]}
             for s, v in sources.items()]
-    return str(out), {"tables": {"packed tokens": rows},
-                      "train_tokens": sum(r["train tokens"] for r in rows)}
+    return p.out, {"tables": {"packed tokens": rows},
+                   "train_tokens": sum(r["train tokens"] for r in rows)}
 
 
-class SelfCognition(StageParams):
-    name: str
-    author: str
-    count: int = Field(100, gt=0)
+@stage_kind("sft_data", SFTMixtureConfig)
+def sft_data(p: SFTMixtureConfig, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+    """An SFT mixture (train.jsonl), a held-out skill test (skill_test.jsonl), DPO pairs (pairs.jsonl)."""
+    p = _in(p, "sft")
+    made = run_sft_mixture(p)
+    return p.out, {"train_samples": made.train, "skill_test_samples": made.skill_test,
+                   "tables": {"SFT mixture": [{"part": k, "samples": n} for k, n in made.parts.items()]}}
 
 
-class SFTDataParams(StageParams):
-    skill_count: int = Field(600, ge=0, description="synthetic number-reading samples (zh + en)")
-    skill_test: int = Field(40, ge=0, description="held-out numbers for the skill test")
-    pairs: int = Field(300, ge=0, description="DPO pairs of the same skill")
-    self_cognition: SelfCognition | None = None
-    exam: list[str] = Field(default_factory=list, description="WanJuan-schema exam jsonl (CoT + non-CoT)")
-    files: list[str] = Field(default_factory=list, description="your instruction jsonl files")
-    lang: Literal["zh", "en"] | None = Field(None, description="keep only records in this language")
-    seed: int = 0
+@stage_kind("mc_data", MCDataConfig)
+def mc_data(p: MCDataConfig, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+    """A C-Eval- or CMMLU-format folder of number-reading questions with a known answer."""
+    p = _in(p, p.format)
+    return p.out, {"format": p.format, "scored_questions": run_mc_data(p)}
 
 
-@stage_kind("sft_data", SFTDataParams)
-def sft_data(p: SFTDataParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
-    """An SFT mixture (train.jsonl), a held-out skill test (skill_test.jsonl), DPO pairs (pairs.jsonl).
-
-    The skill (write a number in Chinese or English words) has a known answer, so the report can
-    show its exact-match accuracy before and after SFT/DPO; test numbers never appear in training.
-    """
-    from lmforge.data.pipeline import write_jsonl_atomic
-    from lmforge.sft.data import read_jsonl
-    from lmforge.sft.tools import exam_to_samples, record_lang, self_cognition
-    from lmforge.synth.skills import number_preferences, number_skill
-
-    rng = random.Random(p.seed)
-    numbers = list(range(100))
-    test_numbers = set(rng.sample(numbers, min(p.skill_test // 2, len(numbers) // 4)))
-    train_numbers = [n for n in numbers if n not in test_numbers]
-    parts: dict[str, list[dict[str, Any]]] = {
-        "number skill": number_skill(p.skill_count, p.seed, train_numbers) if p.skill_count else []}
-    if p.self_cognition:
-        sc = p.self_cognition
-        parts["self-cognition"] = self_cognition(sc.name, sc.author, sc.count, p.seed)
-    for f in p.exam:
-        samples = [exam_to_samples(r) for r in read_jsonl(f)]
-        parts["exam (non-CoT)"] = [s["non_cot"] for s in samples]
-        parts["exam (CoT)"] = [s["cot"] for s in samples]
-    for f in p.files:
-        parts[Path(f).name] = list(read_jsonl(f))
-    if p.lang:
-        parts = {k: [r for r in v if record_lang(r) == p.lang] for k, v in parts.items()}
-    train = [r for rows in parts.values() for r in rows]
-    rng.shuffle(train)
-    out = ctx.out_dir / "sft"
-    out.mkdir(parents=True, exist_ok=True)
-    write_jsonl_atomic(out / "train.jsonl", train)
-    test = [r for lang_seed in (p.seed + 1, p.seed + 2)
-            for r in number_skill(p.skill_test // 2, lang_seed, sorted(test_numbers))]
-    write_jsonl_atomic(out / "skill_test.jsonl", test)
-    write_jsonl_atomic(out / "pairs.jsonl", number_preferences(p.pairs, p.seed, train_numbers))
-    return str(out), {"train_samples": len(train), "skill_test_samples": len(test),
-                      "tables": {"SFT mixture": [{"part": k, "samples": len(v)} for k, v in parts.items()]}}
-
-
-class MCDataParams(StageParams):
-    items: int = Field(60, gt=3, description="questions per subject in the scored split (dev gets 5)")
-    format: Literal["ceval", "cmmlu"] = "ceval"
-    seed: int = 0
-
-
-_MC_SUBJECTS = (("number_zh", "chinese_number", "数字 {n} 的中文写法是？"),
-                ("number_en", "english_number", "How is {n} written in English words?"))
-
-
-@stage_kind("mc_data", MCDataParams)
-def mc_data(p: MCDataParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
-    """A C-Eval- or CMMLU-format folder of number-reading questions with a known answer.
-
-    Stands in for C-Eval/CMMLU at toy scale (they are not on any package registry); at real scale
-    point the eval stage's `tasks` at the official folders instead.
-    """
-    import csv
-
-    from lmforge.synth import skills
-
-    rng = random.Random(p.seed)
-    out = ctx.out_dir / p.format
-    scored = "val" if p.format == "ceval" else "test"
-    for split, n in (("dev", 5), (scored, p.items)):
-        (out / split).mkdir(parents=True, exist_ok=True)
-        for subject, fn_name, q in _MC_SUBJECTS:
-            fn = getattr(skills, fn_name)
-            name = f"{subject}_{split}.csv" if p.format == "ceval" else f"{subject}.csv"
-            with open(out / split / name, "w", newline="", encoding="utf-8") as f:
-                w = csv.writer(f)
-                w.writerow(["id", "question", "A", "B", "C", "D", "answer", "explanation"]
-                           if p.format == "ceval" else ["", "Question", "A", "B", "C", "D", "Answer"])
-                for i in range(n):
-                    x = rng.randrange(100)
-                    choices = [fn(y) for y in [x, *rng.sample([y for y in range(100) if y != x], 3)]]
-                    rng.shuffle(choices)
-                    row = [i, q.format(n=x), *choices, "ABCD"[choices.index(fn(x))]]
-                    w.writerow(row + [""] if p.format == "ceval" else row)
-    return str(out), {"format": p.format, "scored_questions": p.items * len(_MC_SUBJECTS)}
+@stage_kind("select_entropy", SelectConfig)
+def select_entropy(p: SelectConfig, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+    """`lmforge select entropy` (MindLLM): keep samples in a band above the base entropy."""
+    p = _in(p, "selection")
+    r = run_select(p)
+    return str(Path(p.out) / "selected.jsonl"), {
+        "base_entropy": r["base_entropy"], "selected": r["selected"], "scored": r["scored"],
+        "headline": {"entropy selection kept": f"{r['selected']} of {r['scored']}"},
+        "tables": {"entropy clusters": r["clusters"]}, "images": [str(Path(p.out) / "histogram.png")]}

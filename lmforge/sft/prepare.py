@@ -1,0 +1,227 @@
+"""Instruction-data operations as typed configs and run functions: language and length filters,
+weighted mixing, WanJuan exams, self-cognition, self-instruct, and the recipe's SFT mixture.
+The `lmforge sft-data ...` verbs and the `sft_data` recipe stage are derived from these configs.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from lmforge.client import ChatClient
+from lmforge.data.ops import InputPath, InputPaths, check_inputs, made_later
+from lmforge.data.pipeline import write_jsonl_atomic
+from lmforge.errors import UserError
+from lmforge.sft.data import encode, read_jsonl, to_messages
+from lmforge.sft.tools import exam_to_samples, record_lang, self_cognition
+from lmforge.synth.self_instruct import Filters, read_seed_tasks, self_instruct
+from lmforge.synth.skills import number_preferences, number_skill
+from lmforge.tokenizer import Tokenizer
+
+Lang = Literal["zh", "en"]
+
+
+class _Op(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class Written:
+    """Records written to one file (of how many read or wanted, where that means something)."""
+
+    path: str
+    records: int
+    of: int | None = None
+
+
+class _OneFile(_Op):
+    """One instruction jsonl in, one out."""
+
+    input: InputPath = Field(description="instruction jsonl (alpaca, sharegpt, messages or prompt/response)")
+    out: str = Field(description="output jsonl")
+
+
+def _keep(cfg: _OneFile, keep) -> Written:
+    records = list(read_jsonl(cfg.input))
+    return Written(cfg.out, write_jsonl_atomic(Path(cfg.out), (r for r in records if keep(r))), len(records))
+
+
+class FilterLangConfig(_OneFile):
+    lang: Lang = Field("zh", description="keep records of this language (`lang` field, else the text's)")
+
+
+def run_filter_lang(cfg: FilterLangConfig) -> Written:
+    """`lmforge sft-data filter-lang`: records whose language is `lang`."""
+    return _keep(cfg, lambda r: record_lang(r) == cfg.lang)
+
+
+class FilterLengthConfig(_OneFile):
+    tokenizer: str = Field(description="tokenizer folder (its chat template renders the records)")
+    min_tokens: int = Field(0, ge=0, description="keep conversations of at least this many tokens")
+    max_tokens: int = Field(10**9, gt=0, description="... and at most this many")
+
+
+def run_filter_length(cfg: FilterLengthConfig) -> Written:
+    """`lmforge sft-data filter-length`: records whose rendered token length is in the band."""
+    tok = Tokenizer.from_dir(cfg.tokenizer)
+    return _keep(cfg, lambda r: cfg.min_tokens <= len(encode(tok, to_messages(r))[0]) <= cfg.max_tokens)
+
+
+class MixConfig(_Op):
+    inputs: list[str] = Field(description="FILE:WEIGHT ... (a weight is a share of `total`; default 1)")
+    out: str = Field(description="output jsonl")
+    total: int = Field(gt=0, description="records in the mixture")
+    seed: int = Field(0, description="sampling seed")
+
+    @field_validator("inputs")
+    @classmethod
+    def _file_weight(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        pairs = [_file_and_weight(s) for s in value]
+        bad = [s for s, (_, w) in zip(value, pairs) if w is None or w < 0]
+        if bad:
+            raise UserError(f"{bad[0]}: expected FILE or FILE:WEIGHT (a number >= 0)")
+        if not made_later(info):
+            check_inputs([f for f, _ in pairs])
+        return value
+
+    def weighted(self) -> list[tuple[str, float]]:
+        return [_file_and_weight(s) for s in self.inputs]  # type: ignore[misc]
+
+
+def _file_and_weight(spec: str) -> tuple[str, float | None]:
+    path, _, weight = spec.rpartition(":") if ":" in spec else (spec, "", "1")
+    try:
+        return path, float(weight)
+    except ValueError:
+        return spec, None
+
+
+def run_mix(cfg: MixConfig) -> Written:
+    """`lmforge sft-data mix`: each file's share of `total`, sampled (with replacement when short)."""
+    rng = random.Random(cfg.seed)
+    specs = cfg.weighted()
+    total_w = sum(w for _, w in specs)
+    out: list[dict[str, Any]] = []
+    for f, w in specs:
+        recs = list(read_jsonl(f))
+        n = round(cfg.total * w / total_w)
+        out += rng.sample(recs, n) if n <= len(recs) else [rng.choice(recs) for _ in range(n)]
+    rng.shuffle(out)
+    return Written(cfg.out, write_jsonl_atomic(Path(cfg.out), out))
+
+
+class ExamConfig(_OneFile):
+    out: str = Field(description="output folder: cot.jsonl, non_cot.jsonl")
+
+
+def run_exam(cfg: ExamConfig) -> list[Written]:
+    """`lmforge sft-data exam`: WanJuan exam records -> CoT and non-CoT prompt/response files."""
+    converted = [exam_to_samples(r) for r in read_jsonl(cfg.input)]
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    return [Written(str(path), write_jsonl_atomic(path, (c[kind] for c in converted)))
+            for kind in ("cot", "non_cot") for path in [Path(cfg.out) / f"{kind}.jsonl"]]
+
+
+class SelfCognitionOptions(_Op):
+    name: str = Field(description="the model's name")
+    author: str = Field(description="who made it")
+    count: int = Field(200, gt=0, description="question/answer records (zh + en)")
+
+
+class SelfCognitionConfig(SelfCognitionOptions):
+    out: str = Field(description="output jsonl")
+    seed: int = Field(0, description="sampling seed")
+
+
+def run_self_cognition(cfg: SelfCognitionConfig) -> Written:
+    """`lmforge sft-data self-cognition`: who-are-you records from a name and an author."""
+    records = self_cognition(cfg.name, cfg.author, cfg.count, cfg.seed)
+    return Written(cfg.out, write_jsonl_atomic(Path(cfg.out), records))
+
+
+class SelfInstructConfig(_Op):
+    teacher: str = Field(description="OpenAI-compatible endpoint URL, e.g. http://127.0.0.1:8000/v1")
+    seed_tasks: InputPath = Field(description="jsonl of instruction/input/output seed tasks")
+    n: int = Field(gt=0, description="tasks wanted in `out` (ones already there count)")
+    out: str = Field(description="alpaca jsonl, appended as tasks pass the filters (resumable)")
+    lang: Lang = Field("en", description="language of the generated tasks")
+    model: str | None = Field(None, description="teacher model name (default: the endpoint's first)")
+    api_key: str | None = Field(None, description="bearer token for the endpoint")
+    rps: float = Field(2.0, gt=0, description="at most this many requests per second")
+    max_rouge: float = Field(0.7, gt=0, le=1, description="reject a task whose ROUGE-L to a kept one is above")
+    max_requests: int | None = Field(None, gt=0, description="stop after this many requests (default 20 x n)")
+    max_tokens: int = Field(512, gt=0, description="teacher tokens per request")
+    temperature: float = Field(1.0, ge=0, description="teacher sampling temperature")
+    seed: int = Field(0, description="example sampling seed")
+
+
+def run_self_instruct(cfg: SelfInstructConfig) -> dict[str, int]:
+    """`lmforge sft-data self-instruct`: counts (kept, requests, rejected_<why>)."""
+    client = ChatClient(cfg.teacher, model=cfg.model, api_key=cfg.api_key, rps=cfg.rps)
+    return self_instruct(client, read_seed_tasks(cfg.seed_tasks), cfg.n, cfg.out, cfg.lang,
+                         Filters(max_rouge=cfg.max_rouge, lang=cfg.lang), seed=cfg.seed,
+                         max_requests=cfg.max_requests, temperature=cfg.temperature,
+                         max_tokens=cfg.max_tokens)
+
+
+class SFTMixtureConfig(_Op):
+    """An SFT mixture (train.jsonl), a held-out skill test (skill_test.jsonl) and DPO pairs
+    (pairs.jsonl). The skill (write a number in Chinese or English words) has a known answer;
+    test numbers never appear in training."""
+
+    out: str = Field(description="output folder: train.jsonl, skill_test.jsonl, pairs.jsonl")
+    skill_count: int = Field(600, ge=0, description="synthetic number-reading samples (zh + en)")
+    skill_test: int = Field(40, ge=0, description="held-out numbers for the skill test")
+    pairs: int = Field(300, ge=0, description="DPO pairs of the same skill")
+    self_cognition: SelfCognitionOptions | None = Field(None, description="who-are-you records")
+    exam: InputPaths = Field(default_factory=list, description="WanJuan-schema exam jsonl (CoT + non-CoT)")
+    files: InputPaths = Field(default_factory=list, description="your instruction jsonl files")
+    lang: Lang | None = Field(None, description="keep only records in this language")
+    seed: int = Field(0, description="seed of the split and the samples")
+
+
+@dataclass
+class SFTMixture:
+    train: int
+    skill_test: int
+    parts: dict[str, int]  # part name -> records in train.jsonl (after the language filter)
+
+
+def _parts(cfg: SFTMixtureConfig, train_numbers: list[int]) -> dict[str, list[dict[str, Any]]]:
+    parts = {"number skill": number_skill(cfg.skill_count, cfg.seed, train_numbers) if cfg.skill_count else []}
+    if cfg.self_cognition:
+        sc = cfg.self_cognition
+        parts["self-cognition"] = self_cognition(sc.name, sc.author, sc.count, cfg.seed)
+    for f in cfg.exam:
+        samples = [exam_to_samples(r) for r in read_jsonl(f)]
+        parts["exam (non-CoT)"] = [s["non_cot"] for s in samples]
+        parts["exam (CoT)"] = [s["cot"] for s in samples]
+    for f in cfg.files:
+        parts[Path(f).name] = list(read_jsonl(f))
+    if cfg.lang:
+        parts = {k: [r for r in v if record_lang(r) == cfg.lang] for k, v in parts.items()}
+    return parts
+
+
+def run_sft_mixture(cfg: SFTMixtureConfig) -> SFTMixture:
+    """Write train.jsonl, skill_test.jsonl and pairs.jsonl to `out`."""
+    rng = random.Random(cfg.seed)
+    numbers = list(range(100))
+    test_numbers = set(rng.sample(numbers, min(cfg.skill_test // 2, len(numbers) // 4)))
+    train_numbers = [n for n in numbers if n not in test_numbers]
+    parts = _parts(cfg, train_numbers)
+    train = [r for rows in parts.values() for r in rows]
+    rng.shuffle(train)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_jsonl_atomic(out / "train.jsonl", train)
+    test = [r for lang_seed in (cfg.seed + 1, cfg.seed + 2)
+            for r in number_skill(cfg.skill_test // 2, lang_seed, sorted(test_numbers))]
+    write_jsonl_atomic(out / "skill_test.jsonl", test)
+    write_jsonl_atomic(out / "pairs.jsonl", number_preferences(cfg.pairs, cfg.seed, train_numbers))
+    return SFTMixture(len(train), len(test), {k: len(v) for k, v in parts.items()})
+

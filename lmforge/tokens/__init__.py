@@ -1,0 +1,1 @@
+"""Token shards: packing documents into train/val token shards with a manifest (layer above the tokenizer)."""
