@@ -51,3 +51,11 @@ def test_export_gguf_refuses_inf_weights_and_writes_nothing(model_dir, tmp_path,
     assert f"{BAD_TENSOR}: 0 NaN and 1 infinite" in err and "Traceback" not in err
     assert not out.exists() or list(out.iterdir()) == []
     assert main(["export", "gguf", "--model", str(model_dir), "--out", str(out / "m.gguf")]) == 0
+
+
+def test_values_whose_sum_overflows_are_still_finite():
+    big = torch.full((4,), 6e4, dtype=torch.float16)  # sums past float16's 65504, each value finite
+    assert not torch.isfinite(big.sum())
+    check_finite([("big", big)], "m")
+    with pytest.raises(NonFiniteWeightsError, match="big: 1 NaN and 0 infinite of 5 values"):
+        check_finite([("big", torch.cat([big, torch.tensor([float("nan")], dtype=torch.float16)]))], "m")
