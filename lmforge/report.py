@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +10,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from lmforge.files import atomic_write_text  # noqa: E402
+from lmforge.text import read_jsonl  # noqa: E402
+
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    rows = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            rows.append(json.loads(line))
-    return rows
+    """The rows of a metrics.jsonl; a line a killed run cut short is skipped with a warning."""
+    return read_jsonl(path, strict=False)
 
 
 def plot_loss(metrics_file: str | Path, out_png: Path, title: str) -> Path | None:
@@ -88,6 +87,4 @@ def write_report(recipe, records: dict[str, dict[str, Any]]) -> Path:
         for img in s.get("images") or []:
             rel = Path(img).resolve().relative_to(out.resolve()) if Path(img).resolve().is_relative_to(out.resolve()) else Path(img)
             lines += [f"![{Path(img).stem}]({rel})", ""]
-    path = out / "report.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    return atomic_write_text(out / "report.md", "\n".join(lines))

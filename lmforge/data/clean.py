@@ -1,7 +1,8 @@
 """Cleaning: small named steps (rewrites and keep/drop filters) that work for Chinese and English.
 
 Length and repetition are measured in characters for CJK text (English-word counters, as in
-Gopher/C4 filters, reject all Chinese), language by script share (CJK vs Latin).
+Gopher/C4 filters, reject all Chinese), language by script share (CJK vs Latin); both, and the
+CJK-aware NFKC `normalize`, come from lmforge.text.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
-_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+from lmforge.data.read import read_documents
+from lmforge.text import cjk_share, language, length_units, normalize
+
+__all__ = ["Cleaner", "DEFAULT_STEPS", "FILTERS", "REWRITES", "cjk_share", "language", "length_units",
+           "normalize"]
+
 _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>\n]{1,500}>", re.S | re.I)
 _URL = re.compile(r"\b(?:https?://|ftp://|www\.)[^\s<>\"'，。）)]+", re.I)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
@@ -25,29 +30,9 @@ _IP = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\ufeff]")
 
 
-def cjk_share(text: str) -> float:
-    cjk, latin = len(_CJK.findall(text)), len(_LATIN.findall(text))
-    return cjk / (cjk + latin) if cjk + latin else 0.0
-
-
-def language(text: str, zh_threshold: float = 0.3) -> str:
-    """'zh' when CJK characters are at least `zh_threshold` of the CJK + Latin letters, 'en'
-    when Latin letters are most of the letters, else 'other' (Cyrillic, Arabic, no letters)."""
-    if cjk_share(text) >= zh_threshold:
-        return "zh"
-    letters = sum(c.isalpha() for c in text)
-    return "en" if letters and len(_LATIN.findall(text)) * 2 >= letters else "other"
-
-
-def length_units(text: str) -> int:
-    """CJK characters plus words of any other script: a length that means the same in both
-    languages (and does not call a Cyrillic or Greek document empty)."""
-    return len(_CJK.findall(text)) + len(re.findall(r"[^\W_]+", _CJK.sub(" ", text)))
-
-
 # ---- rewrites: text -> text ---------------------------------------------------------------
-def normalize(text: str, form: str = "NFKC") -> str:
-    return unicodedata.normalize(form, text)
+# normalize (NFKC that keeps full-width Chinese punctuation) comes from lmforge.text, like
+# language() and length_units(): one definition for cleaning, tokenizer stats and SFT filters.
 
 
 @lru_cache(maxsize=1)
@@ -140,8 +125,6 @@ def keep_languages(text: str, languages: tuple[str, ...] | list[str] = ("zh", "e
 @lru_cache(maxsize=4)
 def _char_lm(reference: str, n: int) -> tuple[Counter, Counter, int]:
     """Character n-gram counts of a reference corpus (any file/folder lmforge can read)."""
-    from lmforge.data.read import read_documents
-
     grams: Counter = Counter()
     for doc in read_documents([reference]):
         padded = "\x02" * (n - 1) + doc

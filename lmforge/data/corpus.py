@@ -9,12 +9,13 @@ HSK graded sentences (`hsk-sentences-audio`) and chatterbot's Chinese dialogues.
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 from pathlib import Path
 from typing import Iterator
 
 import yaml
+
+from lmforge.text import read_json
 
 
 def _package_dir(name: str) -> Path | None:
@@ -59,7 +60,7 @@ def hsk_pairs() -> list[dict[str, str]]:
     root = _package_dir("hsk_sentences_audio")
     if root is None:
         raise FileNotFoundError("package `hsk-sentences-audio` is not installed (make install)")
-    data = json.loads((root / "data" / "sentences.json").read_text(encoding="utf-8"))
+    data = read_json(root / "data" / "sentences.json", list)
     return [{"zh": s["chinese"], "en": s["translation"]["en"], "level": s["hsk_level"]} for s in data]
 
 
@@ -75,12 +76,12 @@ def chinese_documents(max_chars: int, doc_chars: int = 1500) -> Iterator[str]:
     if poetry is not None:
         books = [poetry / "lunyu" / "lunyu.json", poetry / "sishuwujing" / "mengzi.json"]
         for book in books:
-            for chapter in json.loads(book.read_text(encoding="utf-8")):
+            for chapter in read_json(book, list):
                 doc = chapter["chapter"] + "\n" + "\n".join(chapter["paragraphs"])
                 yield doc
                 if take(doc):
                     return
-        guwen = json.loads((poetry / "mengxue" / "guwenguanzhi.json").read_text(encoding="utf-8"))
+        guwen = read_json(poetry / "mengxue" / "guwenguanzhi.json", dict)
         for section in guwen.get("content", []):
             for piece in section.get("content", []):
                 doc = piece.get("chapter", "") + "\n" + "\n".join(piece.get("paragraphs", []))

@@ -62,6 +62,10 @@ def process_sources(sources: dict[str, Iterable[str]], out_dir: str | Path,
         write_jsonl_atomic(out_dir / f"{name}.jsonl", kept())
         if counts["docs_in"] != counts["docs_out"] + counts["dropped_by_filters"] + counts["duplicates"]:
             raise AssertionError(f"{name}: document accounting does not balance: {counts}")
+        read = getattr(docs, "stats", None)  # data.read.Documents count malformed records
+        if read is not None:
+            counts["records_skipped"] = read.skipped
+            report.setdefault("skipped", {})[name] = read.summary()
         report["sources"][name] = counts
         report["steps"][name] = {k: vars(v) for k, v in cleaner.stats.items()}
     if dedup_ is not None:
@@ -86,6 +90,11 @@ def report_markdown(report: dict[str, Any]) -> str:
                  "removed": v["docs_in"] - v["docs_out"], "chars_in": v["chars_in"],
                  "chars_out": v["chars_out"]} for k, v in steps.items()]
         lines += [f"## Steps: {source}", "", markdown_table(rows), ""]
+    for source, read in (report.get("skipped") or {}).items():
+        if read["skipped"]:
+            lines += [f"## Skipped records: {source}", "", f"{read['skipped']} malformed record(s) skipped: "
+                      + ", ".join(f"{why} ({n})" for why, n in read["skip_reasons"].items()), ""]
+            lines += [f"- `{p}`" for p in read["first_skipped"]] + [""]
     if "dedup" in report:
         lines += ["## Deduplication", "", markdown_table([report["dedup"]]), ""]
     lines += [f"Chinese share of kept characters: {report['zh_char_share']:.1%}", ""]

@@ -1,35 +1,30 @@
-"""Stream documents from txt / jsonl / json / parquet files (optionally .gz or .zst), folders, globs."""
+"""Stream documents from txt / jsonl / json / parquet files (optionally .gz or .zst), folders, globs.
+
+Nothing is dropped without a count: a malformed record (bad UTF-8 or NUL bytes, invalid JSON, a
+truncated last line, a missing or non-string text field) is skipped and counted in the
+documents' `stats`, with the first few `file:line: why`, and a warning is printed when reading
+ends; `strict` raises a DataError naming file:line instead. A bad byte loses its record, not
+its file. A corrupt or truncated .gz/.zst is a DataError naming the file and line.
+"""
 
 from __future__ import annotations
 
 import glob
 import gzip
 import io
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Literal
+from typing import BinaryIO, Iterable, Iterator, Literal
+
+import zstandard
+
+from lmforge.text import (READ_ERRORS, DataError, ReadStats, iter_jsonl, open_binary,
+                          parse_json_bytes, read_lines)
+
+__all__ = ["DataError", "Documents", "ReadStats", "documents_by_source", "expand", "read_documents"]
 
 TEXT_SUFFIXES = (".txt", ".jsonl", ".json", ".parquet", ".md")
 TxtMode = Literal["file", "paragraph", "line"]
-
-
-class DataError(ValueError):
-    """Bad input data; the message names the file (and line)."""
-
-
-@dataclass
-class ReadStats:
-    documents: int = 0
-    skipped: int = 0
-    problems: list[str] = field(default_factory=list)  # first few "file:line: why"
-
-    def skip(self, where: str, why: str, strict: bool) -> None:
-        if strict:
-            raise DataError(f"{where}: {why}")
-        self.skipped += 1
-        if len(self.problems) < 20:
-            self.problems.append(f"{where}: {why}")
+_ERRORS = READ_ERRORS + (zstandard.ZstdError,)
 
 
 def expand(paths: Iterable[str | Path]) -> list[Path]:
@@ -64,117 +59,130 @@ def _kind(path: Path) -> str | None:
     return next((s for s in TEXT_SUFFIXES if name.endswith(s)), None)
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def _open(path: Path) -> BinaryIO:
+    """The file's bytes, decompressed for .gz and .zst."""
+    raw = open_binary(path)
     name = path.name.lower()
     if name.endswith(".gz"):
-        raw = gzip.open(path, "rb")
-    elif name.endswith(".zst"):
-        import zstandard
-
-        raw = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"))
-    else:
-        raw = open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="")
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    if name.endswith(".zst"):
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
+    return raw
 
 
-def read_documents(paths: Iterable[str | Path], text_field: str = "text", txt_mode: TxtMode = "file",
-                   strict: bool = False, stats: ReadStats | None = None) -> Iterator[str]:
-    """Yield each document's text; malformed records are skipped and counted (or raise if strict)."""
-    stats = stats if stats is not None else ReadStats()
-    for path in expand(paths):
+class Documents:
+    """The text of each document in some files, read lazily; `stats` counts the documents read
+    and the records skipped (with reasons). A warning names the skips when reading ends."""
+
+    def __init__(self, paths: Iterable[str | Path], text_field: str = "text", txt_mode: TxtMode = "file",
+                 strict: bool = False, stats: ReadStats | None = None, name: str | None = None) -> None:
+        self.paths, self.text_field, self.txt_mode, self.strict = list(paths), text_field, txt_mode, strict
+        self.stats = stats if stats is not None else ReadStats()
+        self.name = name
+
+    def __iter__(self) -> Iterator[str]:
+        for path in expand(self.paths):
+            yield from self._file(path)
+        self.stats.warn(self.name or ", ".join(map(str, self.paths)))
+
+    def _file(self, path: Path) -> Iterator[str]:
         kind = _kind(path)
         if kind is None:
             raise DataError(f"{path}: unknown file type (expected {', '.join(TEXT_SUFFIXES)})")
-        try:
-            if kind == ".parquet":
-                yield from _parquet(path, text_field, stats)
-            elif kind in (".jsonl", ".json"):
-                yield from _jsonl(path, text_field, strict, stats, array=kind == ".json")
-            else:
-                yield from _txt(path, txt_mode, stats)
-        except UnicodeDecodeError as e:
-            stats.skip(str(path), f"invalid UTF-8 at byte {e.start} (rest of file skipped)", strict)
-        except (EOFError, OSError) as e:
-            stats.skip(str(path), f"truncated or unreadable compressed file ({e})", strict)
+        if kind == ".parquet":
+            return _parquet(path, self.text_field, self.stats, self.strict)
+        if kind == ".json":
+            return _json(path, self.text_field, self.stats, self.strict)
+        if kind == ".jsonl":
+            return (rec[self.text_field] for _, rec in iter_jsonl(
+                path, self.stats, self.strict, {self.text_field: str}, _open, _ERRORS))
+        return _txt(path, self.txt_mode, self.stats, self.strict)
+
+
+def read_documents(paths: Iterable[str | Path], text_field: str = "text", txt_mode: TxtMode = "file",
+                   strict: bool = False, stats: ReadStats | None = None) -> Documents:
+    """Each document's text; malformed records are skipped and counted (or raise if strict)."""
+    return Documents(paths, text_field, txt_mode, strict, stats)
 
 
 def documents_by_source(paths: Iterable[str | Path], text_field: str = "text", txt_mode: TxtMode = "file",
-                        strict: bool = False) -> dict[str, Iterator[str]]:
+                        strict: bool = False) -> dict[str, Documents]:
     """{source: documents}, a source being a file name up to its first dot (`zh.jsonl.gz` -> zh)."""
     by_source: dict[str, list[Path]] = {}
     for f in expand(paths):
         by_source.setdefault(f.name.split(".")[0], []).append(f)
-    return {name: read_documents(fs, text_field, txt_mode, strict, ReadStats())
-            for name, fs in by_source.items()}
+    return {name: Documents(fs, text_field, txt_mode, strict, name=name) for name, fs in by_source.items()}
 
 
-def _txt(path: Path, mode: TxtMode, stats: ReadStats) -> Iterator[str]:
-    with _open_text(path) as f:
-        if mode == "file":
-            text = f.read()
-            if text.strip():
-                stats.documents += 1
-                yield text
-            return
-        buf: list[str] = []
-        for line in f:
-            if mode == "line":
-                if line.strip():
-                    stats.documents += 1
-                    yield line.rstrip("\n")
-            elif line.strip():
-                buf.append(line)
-            elif buf:
-                stats.documents += 1
-                yield "".join(buf).rstrip("\n")
-                buf = []
-        if buf:
-            stats.documents += 1
-            yield "".join(buf).rstrip("\n")
+def _txt_units(path: Path, mode: TxtMode, stats: ReadStats, strict: bool
+               ) -> Iterator[list[tuple[str | None, bool]]]:
+    """The (line, ended by a newline) of each document; a None line was undecodable (counted)."""
+    lines = ((text, ended) for _, text, ended in read_lines(path, stats, strict, _open, _ERRORS))
+    if mode == "file":
+        yield list(lines)
+        return
+    buf: list[tuple[str | None, bool]] = []
+    for text, ended in lines:
+        if mode == "line":
+            yield [(text, False)]
+        elif text is None or text.strip():
+            buf.append((text, False))
+        elif buf:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
 
 
-def _jsonl(path: Path, text_field: str, strict: bool, stats: ReadStats, array: bool) -> Iterator[str]:
-    with _open_text(path) as f:
-        if array:  # a .json file holding a list of records
-            try:
-                records = list(enumerate(json.load(f), 1))
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+def _txt(path: Path, mode: TxtMode, stats: ReadStats, strict: bool) -> Iterator[str]:
+    """A .txt file as one document (as it is on disk), one per blank-line paragraph, or one per
+    line; a document with an undecodable line is dropped (that line was counted as its skip)."""
+    for unit in _txt_units(path, mode, stats, strict):
+        if any(text is None for text, _ in unit):
+            continue
+        text = "\n".join(t for t, _ in unit) + ("\n" if unit and unit[-1][1] else "")  # type: ignore[misc]
+        if text.strip():
+            stats.records += 1
+            yield text
+
+
+def _json(path: Path, text_field: str, stats: ReadStats, strict: bool) -> Iterator[str]:
+    """A .json file holding a list of records (or one record)."""
+    try:
+        with _open(path) as f:
+            raw = f.read()
+    except _ERRORS as e:
+        raise DataError(f"{path}: the file is corrupt or truncated ({e or type(e).__name__})") from None
+    value = parse_json_bytes(raw, str(path), "data file", (list, dict))
+    records = enumerate(value if isinstance(value, list) else [value])
+    for i, rec in records:
+        where = f"{path}[{i}]"
+        if not isinstance(rec, dict) or text_field not in rec:
+            stats.skip(where, f"missing field {text_field!r}", strict)
+        elif not isinstance(rec[text_field], str):
+            stats.skip(where, f"field {text_field!r} is not a string", strict)
         else:
-            records = _json_lines(f, path, strict, stats)
-        for lineno, rec in records:
-            where = f"{path}:{lineno}" if not array else f"{path}[{lineno - 1}]"
-            if not isinstance(rec, dict) or text_field not in rec:
-                stats.skip(where, f"no {text_field!r} field", strict)
-                continue
-            if not isinstance(rec[text_field], str):
-                stats.skip(where, f"{text_field!r} is not a string", strict)
-                continue
-            stats.documents += 1
+            stats.records += 1
             yield rec[text_field]
 
 
-def _json_lines(f, path: Path, strict: bool, stats: ReadStats):
-    for lineno, line in enumerate(f, 1):
-        if not line.strip():
-            continue
-        try:
-            yield lineno, json.loads(line)
-        except json.JSONDecodeError as e:
-            stats.skip(f"{path}:{lineno}", f"invalid JSON ({e.msg})", strict)
-
-
-def _parquet(path: Path, text_field: str, stats: ReadStats) -> Iterator[str]:
+def _parquet(path: Path, text_field: str, stats: ReadStats, strict: bool) -> Iterator[str]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
-    if text_field not in pf.schema_arrow.names:
-        raise DataError(f"{path}: parquet has no column {text_field!r} (columns: "
-                        f"{', '.join(pf.schema_arrow.names)}); pass --field")
-    for batch in pf.iter_batches(columns=[text_field], batch_size=4096):
-        for text in batch.column(0).to_pylist():
-            if isinstance(text, str):
-                stats.documents += 1
-                yield text
-            else:
-                stats.skipped += 1
+    try:
+        pf = pq.ParquetFile(path)
+        if text_field not in pf.schema_arrow.names:
+            raise DataError(f"{path}: parquet has no column {text_field!r} (columns: "
+                            f"{', '.join(pf.schema_arrow.names)}); pass --field")
+        row = 0
+        for batch in pf.iter_batches(columns=[text_field], batch_size=4096):
+            for text in batch.column(0).to_pylist():
+                if isinstance(text, str):
+                    stats.records += 1
+                    yield text
+                else:
+                    stats.skip(f"{path}: row {row}", f"field {text_field!r} is not a string", strict)
+                row += 1
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(f"{path}: unreadable parquet file ({e})") from None

@@ -5,23 +5,37 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Any
+from typing import Any, Iterator
 
-_HAN = re.compile(r"[\u4e00-\u9fff]")
+from lmforge.text import language
+
 _FINAL = re.compile(r"[，,。\s]*(故|所以)?(本题)?选[：:]?\s*[A-E]+[。.]?\s*$")
 
 
-def detect_lang(text: str, threshold: float = 0.3) -> str:
-    """'zh' when Han characters are at least `threshold` of the non-space characters."""
-    chars = [c for c in text if not c.isspace()]
-    return "zh" if chars and sum(bool(_HAN.match(c)) for c in chars) / len(chars) >= threshold else "en"
+# The one language id (lmforge.text.language: 'zh', 'en' or 'other'), so `sft-data filter-lang`
+# and `data clean` give one record the same answer.
+detect_lang = language
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """The strings in a record: its values, message contents, chosen/rejected (not roles)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if k not in ("role", "lang"):
+                yield from _texts(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _texts(v)
 
 
 def record_lang(rec: dict[str, Any]) -> str:
-    """The record's `lang` field, else script detection on all its text."""
+    """The record's `lang` field, else the language of all its text ('zh', 'en' or 'other'),
+    including the contents of `messages` records."""
     if rec.get("lang"):
         return str(rec["lang"]).lower()
-    return detect_lang(" ".join(str(v) for v in rec.values() if isinstance(v, str)) or str(rec))
+    return language(" ".join(_texts(rec)))
 
 
 def exam_to_samples(rec: dict[str, Any]) -> dict[str, dict[str, Any]]:

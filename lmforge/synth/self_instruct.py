@@ -20,6 +20,7 @@ from rouge_score import rouge_scorer
 from tqdm import tqdm
 
 from lmforge.client import ChatClient
+from lmforge.text import CJK, CJK_CLASS, DataError, length_units, read_jsonl
 
 Lang = Literal["en", "zh"]
 
@@ -38,19 +39,14 @@ PROMPTS = {
 }
 LABELS = {"en": ("Instruction:", "Input:", "Output:"), "zh": ("指令：", "输入：", "输出：")}
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_ROUGE_TOKEN = re.compile(CJK_CLASS + "|[A-Za-z0-9]+")
 
 
 class _MixedTokenizer:
     """ROUGE tokens: each CJK character alone, Latin words lower-cased."""
 
     def tokenize(self, text: str) -> list[str]:
-        return re.findall(r"[\u3400-\u9fff\uf900-\ufaff]|[A-Za-z0-9]+", text.lower())
-
-
-def length_units(text: str) -> int:
-    """Words for Latin text, characters for Chinese."""
-    return len(_CJK.findall(text)) + len(re.findall(r"[A-Za-z0-9]+", text))
+        return _ROUGE_TOKEN.findall(text.lower())
 
 
 @dataclass
@@ -70,11 +66,11 @@ class Filters:
         if (self.lang == "zh" and any(w in inst for w in words)) or (
                 self.lang == "en" and re.search(rf"\b({'|'.join(words)})\b", inst.lower())):
             return "keyword"
-        if not inst[0].isalnum() and not _CJK.match(inst[0]):
+        if not inst[0].isalnum() and not CJK.match(inst[0]):
             return "punctuation_start"
         if not task.get("output", "").strip():
             return "no_output"
-        if self.lang == "zh" and not _CJK.search(inst):
+        if self.lang == "zh" and not CJK.search(inst):
             return "language"
         if any(scorer.score(k, inst)["rougeL"].fmeasure > self.max_rouge for k in kept):
             return "similar"
@@ -84,21 +80,25 @@ class Filters:
 def read_seed_tasks(path: str | Path) -> list[dict[str, str]]:
     """Seed tasks as jsonl: alpaca records, or the self-instruct seed format with `instances`."""
     tasks = []
-    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{i}: invalid JSON ({e})") from None
-        if "instruction" not in rec:
-            raise ValueError(f"{path}:{i}: seed task needs an `instruction`")
+    for rec in read_jsonl(path, fields={"instruction": str}):  # strict: errors name file:line
         inst = rec.get("instances", [{}])[0] if "instances" in rec else rec
         tasks.append({"instruction": rec["instruction"], "input": inst.get("input", ""),
                       "output": inst.get("output", "")})
     if not tasks:
-        raise ValueError(f"{path}: no seed tasks")
+        raise DataError(f"{path}: no seed tasks")
     return tasks
+
+
+def _resume(out: Path) -> list[dict[str, str]]:
+    """The tasks a killed run already wrote. A last line cut off by the kill is removed (so the
+    next append starts on a line of its own); other malformed lines are counted and reported."""
+    if not out.is_file():
+        return []
+    data = out.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with out.open("r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+    return read_jsonl(out, strict=False, fields={"instruction": str})  # warns with the skip count
 
 
 def encode_prompt(examples: list[dict[str, str]], lang: Lang) -> str:
@@ -133,8 +133,7 @@ def self_instruct(client: ChatClient, seed_tasks: list[dict[str, str]], n: int, 
     out = Path(out)
     filters = filters or Filters(lang=lang)
     scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=_MixedTokenizer())
-    done = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines() if x.strip()] \
-        if out.is_file() else []
+    done = _resume(out)
     kept = [t["instruction"] for t in seed_tasks] + [t["instruction"] for t in done]
     rng = random.Random(seed + len(done))
     requests = 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lmforge.data.clean import language
+from lmforge.data.read import read_documents
+from lmforge.report import markdown_table
+from lmforge.text import count_cjk, language
 from lmforge.tokenizer.core import Tokenizer
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _BYTE_PIECE = re.compile(r"^<0x[0-9A-F]{2}>$")
 
 
@@ -16,7 +17,7 @@ def measure(tok: Tokenizer, docs: list[str]) -> dict[str, float]:
     ids = tok.encode_batch(docs)
     n_tokens = sum(map(len, ids))
     chars = sum(map(len, docs))
-    cjk = sum(len(_CJK.findall(d)) for d in docs)
+    cjk = sum(map(count_cjk, docs))
     pieces = [tok.tok.id_to_token(i) for seq in ids for i in seq]
     fallback = sum(1 for p in pieces if p and _BYTE_PIECE.match(p))
     unk = sum(1 for seq in ids for i in seq if i == tok.token_id(tok.config.get("unk_token")))
@@ -30,8 +31,6 @@ def measure(tok: Tokenizer, docs: list[str]) -> dict[str, float]:
 
 def tokenizer_stats(tokenizer_dir: str, inputs: list[str], text_field: str = "text",
                     compare: str | None = None, max_chars: int = 2_000_000) -> dict[str, Any]:
-    from lmforge.data.read import read_documents
-
     docs: dict[str, list[str]] = {"zh": [], "en": [], "other": []}
     total = 0
     for d in read_documents(inputs, text_field=text_field):
@@ -56,8 +55,6 @@ def tokenizer_stats(tokenizer_dir: str, inputs: list[str], text_field: str = "te
 
 
 def format_stats(r: dict[str, Any]) -> str:
-    from lmforge.report import markdown_table
-
     rows = []
     for name in ("this", "compare"):
         for lang in ("zh", "en", "other"):

@@ -10,6 +10,8 @@ from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, tra
 from tokenizers import Tokenizer as HFTokenizer
 from tqdm import tqdm
 
+from lmforge.data.read import read_documents
+from lmforge.text import CJK_CLASS
 from lmforge.tokenizer.chat_template import CHATML_TOKENS, set_chat_template
 from lmforge.tokenizer.core import SPECIAL_TOKENS, Tokenizer, TokenizerError
 
@@ -20,8 +22,6 @@ TYPES = ("bytelevel-bpe", "sentencepiece-bpe", "sentencepiece-unigram", "wordpie
 # llama.cpp knows it as "qwen2", so a GGUF export can name it.
 QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
                  r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
-# Each CJK character alone (BERT's Chinese handling) for word-level models.
-CJK_CHAR = r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
 
 
 def sample_texts(texts: Iterable[str], sample_chars: int | None) -> Iterator[str]:
@@ -98,7 +98,7 @@ def _hf_model(tok_type: str, vocab_size: int, specials: list[str], min_frequency
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
         return tok, trainer
     word_split = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(CJK_CHAR), behavior="isolated"),
+        pre_tokenizers.Split(Regex(CJK_CLASS), behavior="isolated"),  # each Han character alone
         pre_tokenizers.Digits(individual_digits=True),
         pre_tokenizers.Metaspace()])
     if tok_type == "wordpiece":
@@ -117,7 +117,5 @@ def _hf_model(tok_type: str, vocab_size: int, specials: list[str], min_frequency
 
 
 def read_training_texts(paths: list[str], text_field: str = "text") -> Iterator[str]:
-    from lmforge.data.read import read_documents
-
     return read_documents(paths, text_field=text_field)
 
