@@ -3,14 +3,13 @@ with labels only on assistant tokens, and a length-bucketed batch source for the
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
-from pathlib import Path
 from typing import Any, Iterable
 
 import torch
 
+from lmforge.text import read_jsonl  # noqa: F401  (the one JSONL reader; callers import it from here)
 from lmforge.tokenizer.chat_template import ChatFormatError, render
 
 IGNORE = -100
@@ -43,16 +42,6 @@ def to_messages(rec: dict[str, Any]) -> list[dict[str, str]]:
     if not any(m["role"] == "assistant" for m in msgs):
         raise ChatFormatError("no assistant turn")
     return msgs
-
-
-def read_jsonl(path: str | Path) -> Iterable[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{i}: invalid JSON ({e})") from None
 
 
 def encode(tokenizer, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
