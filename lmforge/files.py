@@ -82,37 +82,45 @@ def atomic_write_json(path: str | Path, value: Any, indent: int | None = 2) -> P
 
 def _nearest_existing(path: Path) -> Path:
     p = path
-    while not p.exists() and p != p.parent:
+    while not os.path.exists(p) and p != p.parent:  # os.path.exists: False for a too-long name
         p = p.parent
     return p
+
+
+def _check_existing(path: Path, kind: str, what: str, exist_ok: bool) -> None:
+    if not os.path.lexists(path):
+        return
+    if not exist_ok:
+        raise UserError(f"{path}: {what} already exists; choose another path or remove it")
+    if kind == "dir" and not path.is_dir():
+        raise UserError(f"{path}: {what} must be a folder, but a file is there")
+    if kind == "file" and path.is_dir():
+        raise UserError(f"{path}: {what} must be a file, but a folder is there")
+
+
+def _check_names(path: Path, base: Path, what: str) -> None:
+    name_max = os.pathconf(base, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+    for part in path.relative_to(base).parts:
+        if len(os.fsencode(part)) > name_max:
+            raise UserError(f"{path}: {what} name {part[:40]!r}... is longer than {name_max} bytes")
 
 
 def check_output_path(path: str | Path, kind: Literal["dir", "file"] = "dir", what: str = "output",
                       exist_ok: bool = True, make_parents: bool = True) -> Path:
     """Raise a UserError naming `path` when a `kind` output cannot be written there: it exists as
     the other kind (or exists at all, unless `exist_ok`), a parent is a file or missing (unless
-    `make_parents`), the folder it goes in is not writable, or the name is invalid."""
+    `make_parents`), the folder it goes in is not writable, or the name is invalid. Creates nothing."""
     raw = str(path)
     if not raw.strip() or "\x00" in raw:
         raise UserError(f"{what} path {raw!r} is not a valid path")
     path = Path(path).expanduser()
-    if path.exists():
-        if not exist_ok:
-            raise UserError(f"{path}: {what} already exists; choose another path or remove it")
-        if kind == "dir" and not path.is_dir():
-            raise UserError(f"{path}: {what} must be a folder, but a file is there")
-        if kind == "file" and path.is_dir():
-            raise UserError(f"{path}: {what} must be a file, but a folder is there")
     base = _nearest_existing(path.parent)
+    _check_names(path, base, what)
+    _check_existing(path, kind, what, exist_ok)
     if not base.is_dir():
         raise UserError(f"{path}: cannot create {what}: {base} is a file, not a folder")
     if base != path.parent and not make_parents:
         raise UserError(f"{path}: cannot create {what}: folder {path.parent} does not exist")
     if not os.access(base, os.W_OK | os.X_OK):
         raise UserError(f"{path}: cannot write {what}: folder {base} is not writable")
-    name_max = os.pathconf(base, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
-    too_long = next((p for p in path.relative_to(base).parts if len(os.fsencode(p)) > name_max), None) \
-        if path != base else None
-    if too_long:
-        raise UserError(f"{path}: {what} name {too_long[:40]!r}... is longer than {name_max} bytes")
     return path
