@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from lmforge.errors import UserError
-from lmforge.model.io import atomic_dir, read_weights, save_model
+from lmforge.files import atomic_dir
+from lmforge.model.io import read_weights, save_model
 from lmforge.model.transformer import CausalLM
 from lmforge.train.state_file import StateFileError, load_state, save_state
 
