@@ -3,11 +3,18 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from lmforge.recipes.cli import find_recipe
+from pydantic import BaseModel, ConfigDict, Field
+
+from lmforge.recipes.find import find_recipe
 from lmforge.recipes.runner import load_recipe, run_recipe
+
+
+class DemoConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    out: str | None = Field(None, description="run folder (default runs/demo)")
+    overrides: list[str] = Field(default_factory=list, description="recipe overrides, e.g. scale=tiny (a toy run of the same stages)")
 
 
 def run_demo(out: str | None = None, overrides: list[str] = ()) -> Path:
@@ -26,12 +33,5 @@ def run_demo(out: str | None = None, overrides: list[str] = ()) -> Path:
     return report
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the whole pipeline on built-in data (the shipped recipe demo)")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. scale=tiny (a toy run of the same stages)")
-    p.add_argument("--out", default=None, help="run folder (default runs/demo)")
-    p.set_defaults(func=cmd_demo)
-
-
-def cmd_demo(args: argparse.Namespace) -> None:
-    run_demo(args.out, args.overrides)
+def demo(cfg: DemoConfig) -> Path:
+    return run_demo(cfg.out, cfg.overrides)

@@ -13,7 +13,6 @@ from lmforge.errors import UserError
 # Each module defines `register(subparsers)`; a handler is set with `set_defaults(func=...)`.
 COMMAND_MODULES = [
     "lmforge.cli.model",
-    "lmforge.demo",
     "lmforge.cli.data",
     "lmforge.cli.tokenizer",
     "lmforge.cli.grow",
@@ -24,7 +23,7 @@ COMMAND_MODULES = [
     "lmforge.cli.eval",
     "lmforge.cli.sft_data",
     "lmforge.cli.select",
-    "lmforge.recipes.cli",
+    "lmforge.cli.recipes",
 ]
 
 # Errors that are the user's to fix: printed as one clear message, no traceback.

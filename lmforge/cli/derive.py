@@ -147,6 +147,9 @@ def nested_keys(cls: type[BaseModel], prefix: str = "") -> list[tuple[str, str]]
 
 
 def _epilog(verb: Verb) -> str:
+    if verb.any_override:
+        return ("Every key=value word overrides the recipe: scale=real, "
+                "stages.NAME.train.max_steps=100, stages.NAME.skip=true.")
     rows = nested_keys(verb.config)
     if not rows:
         return "Any option can also be given as key=value anywhere on the command line."
@@ -166,7 +169,8 @@ def add_verb(sub: argparse._SubParsersAction, name: str, verb: Verb) -> argparse
     for pos in verb.positional:
         _add_flag(p, pos, fields[pos], positional=True)
     for fname, info in fields.items():
-        if fname not in verb.positional and _is_flag_type(info.annotation):
+        free = verb.any_override and fname == "overrides"  # given as bare key=value words
+        if fname not in verb.positional and not free and _is_flag_type(info.annotation):
             _add_flag(p, fname, info, positional=False)
     for flag, target in verb.aliases.items():
         p.add_argument(flag, dest=key_of(target, fields[target]), default=argparse.SUPPRESS,

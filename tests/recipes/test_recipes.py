@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lmforge.cli import main
-from lmforge.recipes.cli import recipes_dir
+from lmforge.recipes.find import recipes_dir
 from lmforge.recipes.plan import plan
 from lmforge.recipes.runner import load_recipe, run_recipe
 

@@ -73,3 +73,12 @@ def test_pretrain_fresh_with_override_after_flag_runs(write_config, tmp_path, ca
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert max(r["step"] for r in rows) == 5
     assert "done: step 5" in capsys.readouterr().out
+
+
+def test_run_takes_recipe_overrides_anywhere(capsys):
+    argv = ["run", "steel-llm", "--out", "/tmp/x", "stages.sft.train.max_steps=3", "--dry-run"]
+    args = parse(build_parser(), argv)
+    assert args.overrides == ["stages.sft.train.max_steps=3"]
+    assert main(argv) == 0
+    sft = [line for line in capsys.readouterr().out.splitlines() if line.split()[:2] == ["sft", "sft"]]
+    assert sft and "x 7.68K tokens" in sft[0]  # 3 steps x 16 x 160, not the recipe's 20 steps
