@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -11,16 +10,16 @@ from tqdm import tqdm
 
 from lmforge.data.clean import Cleaner, language
 from lmforge.data.dedup import Deduplicator
+from lmforge.files import atomic_open
 
 
 def write_jsonl_atomic(path: Path, records: Iterable[dict[str, Any]]) -> int:
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write records as jsonl through a temp file (removed if anything fails); the count."""
     n = 0
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         for rec in records:
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
             n += 1
-    os.replace(tmp, path)
     return n
 
 

@@ -110,3 +110,14 @@ def test_json_array_file_errors_name_the_file(tmp_path):
     (tmp_path / "b.json").write_text('[{"text": "x"},\n {"text": ]')
     with pytest.raises(DataError, match=r"b\.json:2:\d+: invalid JSON"):
         list(read_documents([tmp_path / "b.json"]))
+
+
+def test_failing_clean_leaves_no_temp_file(tmp_path):
+    def docs():
+        yield "A first document that is long enough to pass every filter of the cleaner, surely."
+        raise DataError("x.jsonl.gz:7: cannot read past line 6")
+
+    out = tmp_path / "out"
+    with pytest.raises(DataError):
+        process_sources({"web": docs()}, out)
+    assert sorted(p.name for p in out.iterdir()) == []
