@@ -105,7 +105,7 @@ def test_installed_wheel_runs_the_tiny_demo_from_another_folder(wheel, tmp_path)
     assert Path(where).is_relative_to(venv), where  # the wheel's copy, not the checkout's
     out = tmp_path / "run"
     done = subprocess.run([venv / "bin" / "lmforge", "run", "demo", "scale=tiny", "--out", str(out)],
-                          cwd=elsewhere, env=env, capture_output=True, text=True, timeout=1200)
+                          cwd=elsewhere, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = (out / "report.md").read_text(encoding="utf-8")
     recipe = re.search(r"Recipe `([^`]+)`, scale `tiny`", report)
