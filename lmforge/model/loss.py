@@ -50,26 +50,36 @@ class _ChunkedLinearCE(torch.autograd.Function):
         for s in range(0, hidden.shape[0], chunk):
             h, t, m = hidden[s:s + chunk].to(dtype), targets[s:s + chunk].clamp(min=0), valid[s:s + chunk]
             logits = (h @ w.t()).float()
-            lse = logits.logsumexp(-1)
-            total += ((lse - logits.gather(1, t[:, None])[:, 0]) * m).sum()
+            target_logit = logits.gather(1, t[:, None])[:, 0]
+            top = logits.amax(-1, keepdim=True)
+            e = logits.sub_(top).exp_()  # in place: exp(logit - max)
+            z = e.sum(-1)
+            total += ((z.log() + top[:, 0] - target_logit) * m).sum()
             if need_h or need_w:
-                g = logits.sub_(lse[:, None]).exp_()  # softmax, in place
-                g[torch.arange(len(t), device=t.device), t] -= 1.0
-                g = g.mul_((m * scale)[:, None]).to(dtype)
+                # softmax - onehot = (e - z * onehot) / z; the row factor m * scale / z is applied to
+                # the (chunk, H) sides of the matmuls rather than to the (chunk, V) gradient.
+                e[torch.arange(len(t), device=t.device), t] -= z
+                row = (m * scale / z)[:, None]
+                g = e.to(dtype)
                 if need_h:
-                    grad_h[s:s + chunk] = (g @ w).to(hidden.dtype)
-                if need_w:
-                    grad_w += (g.t() @ h).float()
-        ctx.save_for_backward(grad_h, grad_w)
-        ctx.weight_dtype = weight.dtype
+                    grad_h[s:s + chunk] = ((g @ w).float() * row).to(hidden.dtype)
+                if need_w and g.dtype == grad_w.dtype:
+                    grad_w.addmm_(g.t(), h * row)
+                elif need_w:
+                    grad_w += (g.t() @ (h * row).to(dtype)).float()
+        # Held on ctx (not saved tensors) so backward can hand them over without a copy.
+        ctx.grads, ctx.weight_dtype = (grad_h, grad_w), weight.dtype
         return total * scale
 
     @staticmethod
     def backward(ctx, grad_out):
-        grad_h, grad_w = ctx.saved_tensors
-        gh = grad_h * grad_out.to(grad_h.dtype) if grad_h is not None else None
-        gw = (grad_w * grad_out).to(ctx.weight_dtype) if grad_w is not None else None
-        return gh, gw, None, None, None, None
+        grad_h, grad_w = ctx.grads
+        del ctx.grads  # one backward pass (like any fused loss); the gradients leave with it
+        if grad_h is not None:
+            grad_h = grad_h.mul_(grad_out.to(grad_h.dtype))
+        if grad_w is not None:
+            grad_w = grad_w.mul_(grad_out).to(ctx.weight_dtype)
+        return grad_h, grad_w, None, None, None, None
 
 
 def _liger():
