@@ -109,3 +109,13 @@ def test_bad_seed_file(tmp_path):
     p.write_text('{"instruction": "ok", "output": "x"}\n{broken\n')
     with pytest.raises(ValueError, match="s.jsonl:2: invalid JSON"):
         read_seed_tasks(p)
+
+
+def test_resume_drops_a_line_cut_off_by_a_kill(tmp_path):
+    from lmforge.synth.self_instruct import _resume
+
+    out = tmp_path / "gen.jsonl"
+    good = json.dumps({"instruction": "Name a color.", "input": "", "output": "red"}) + "\n"
+    out.write_text(good + '{"instruction": "Name a fru')
+    assert _resume(out) == [json.loads(good)]
+    assert out.read_text() == good  # the next append starts on a line of its own
