@@ -212,16 +212,16 @@ def check_fields(rec: Any, fields: Mapping[str, type | tuple[type, ...]]) -> str
     return None
 
 
-def parse_json_line(text: str) -> tuple[Any, str | None]:
-    """(value, None), or (None, why) for text that is not one JSON value."""
+def parse_json_line(text: str) -> tuple[Any, str | None, str]:
+    """(value, None, ""), or (None, why, detail) for text that is not one JSON value."""
     try:
-        return json.loads(text), None
+        return json.loads(text), None, ""
     except RecursionError:
-        return None, "JSON nested too deeply"
+        return None, "JSON nested too deeply", ""
     except json.JSONDecodeError as e:
-        return None, f"invalid JSON ({e.msg} at column {e.colno})"
+        return None, "invalid JSON", f"{e.msg} at column {e.colno}"
     except ValueError as e:  # e.g. an integer with more digits than Python converts
-        return None, f"invalid JSON ({e})"
+        return None, "invalid JSON", str(e)
 
 
 def iter_jsonl(path: str | Path, stats: ReadStats | None = None, strict: bool = False,
@@ -235,10 +235,12 @@ def iter_jsonl(path: str | Path, stats: ReadStats | None = None, strict: bool = 
         if text is None or not text.strip():
             continue
         where = f"{path}:{lineno}"
-        rec, why = parse_json_line(text)
+        rec, why, detail = parse_json_line(text)
         if why is not None:
-            stats.skip(where, why if ended else "truncated last line", strict,
-                       "" if ended else f"no newline at the end, {why}")
+            if ended:
+                stats.skip(where, why, strict, detail)
+            else:
+                stats.skip(where, "truncated last line", strict, f"no newline at the end; {why}: {detail}")
             continue
         why = check_fields(rec, fields or {})
         if why is not None:

@@ -94,8 +94,7 @@ def test_read_jsonl_strict_and_counted(tmp_path, capsys):
     stats = ReadStats()
     assert read_jsonl(p, strict=False, stats=stats, fields={"a": int}) == [{"a": 1}]
     assert stats.summary() == {"records": 1, "skipped": 2,
-                               "skip_reasons": {"invalid JSON (Expecting ',' delimiter at column 8)": 1,
-                                                "field 'a' is string": 1},
+                               "skip_reasons": {"invalid JSON": 1, "field 'a' is string": 1},
                                "first_skipped": [f"{p}:3: invalid JSON (Expecting ',' delimiter at column 8)",
                                                  f"{p}:4: field 'a' is string"]}
     assert capsys.readouterr().err == ""  # the caller holds the stats, so it reports them
