@@ -1,9 +1,12 @@
 """Training tokens/s: lmforge's model + training loop vs transformers' LlamaForCausalLM in a plain loop.
 
-Same shape, batch, threads, optimizer (AdamW), clipping and precision, one process, one run.
-Prints both throughputs, the ratio (target >= 1.2 on CPU) and, on CUDA, MFU.
+Same shape, batch, threads, optimizer (AdamW), clipping and precision, one process. The two sides
+alternate --repeats times; each side's best run counts (shared machines are noisy) and the spread
+(min..max over runs) is printed. Prints both throughputs, the ratio (target >= 1.2 on CPU) and,
+on CUDA, MFU.
 
     python benchmarks/train_throughput.py                         # CPU, demo-sized model
+    python benchmarks/train_throughput.py --size vocab125k        # MindLLM's 125,700 vocabulary
     python benchmarks/train_throughput.py --size 1b --device cuda --compile
 """
 
@@ -20,15 +23,17 @@ from pathlib import Path
 import torch
 
 from lmforge.model import build_model, preset
-from lmforge.model.flops import flops_per_token, param_count
+from lmforge.model.flops import flops_per_token, param_count, peak_flops
 from lmforge.model.io import hf_config
 from lmforge.train.config import TrainConfig
 from lmforge.train.objectives import causal_lm
-from lmforge.train.trainer import PEAK_FLOPS, train
+from lmforge.train.trainer import train
 
 SIZES = {  # Llama shapes; vocab 32k as in Llama 2 / TinyLlama
     "demo": dict(vocab_size=4096, hidden_size=192, intermediate_size=512, num_hidden_layers=4,
                  num_attention_heads=6, num_key_value_heads=2, tie_word_embeddings=False),
+    "vocab125k": dict(vocab_size=125_700, hidden_size=192, intermediate_size=512, num_hidden_layers=4,
+                      num_attention_heads=6, num_key_value_heads=2, tie_word_embeddings=False),
     "125m": dict(vocab_size=32000, hidden_size=768, intermediate_size=2048, num_hidden_layers=12,
                  num_attention_heads=12, num_key_value_heads=12, tie_word_embeddings=False),
     "1b": dict(vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
@@ -92,6 +97,13 @@ def run_transformers(cfg, args, device: str) -> float:
     return statistics.median(rates)
 
 
+def report(name: str, runs: list[float], cfg, args) -> None:
+    peak = peak_flops(torch.cuda.get_device_name()) if args.device == "cuda" else None
+    mfu = f", MFU {flops_per_token(cfg, args.seq) * max(runs) / peak:.1%}" if peak else ""
+    print(f"{name:12s} best {max(runs):10,.0f} tok/s  (runs {min(runs):,.0f}..{max(runs):,.0f}, "
+          f"spread {(max(runs) - min(runs)) / max(runs):.1%}){mfu}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", choices=list(SIZES), default="demo")
@@ -100,6 +112,7 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="runs per side, alternating; best counts")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     ap.add_argument("--compile", action="store_true")
@@ -109,22 +122,19 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cfg = preset("tiny", **SIZES[args.size], max_position_embeddings=max(args.seq, 512))
     print(f"{args.size}: {param_count(cfg) / 1e6:.1f}M params, batch {args.batch}x{args.seq}, "
-          f"{args.device}, {args.threads} threads, compile={args.compile}")
-    ours = run_lmforge(cfg, args, args.device)
-    print(f"lmforge      {ours:12,.0f} tok/s")
-    peak = next((v for k, v in PEAK_FLOPS.items() if args.device == "cuda"
-                 and k in torch.cuda.get_device_name()), None)
-    if peak:
-        print(f"lmforge MFU  {flops_per_token(cfg, args.seq) * ours / peak:12.1%}")
-    if args.skip_peer:
-        return
-    if args.device == "cuda":
-        torch.cuda.empty_cache()
-    theirs = run_transformers(cfg, args, args.device)
-    print(f"transformers {theirs:12,.0f} tok/s")
-    if peak:
-        print(f"transformers MFU {flops_per_token(cfg, args.seq) * theirs / peak:8.1%}")
-    print(f"ratio lmforge / transformers: {ours / theirs:.2f}x")
+          f"{args.device}, {args.threads} threads, compile={args.compile}, best of {args.repeats}")
+    ours, theirs = [], []
+    for _ in range(args.repeats):  # alternate, so drift in machine load hits both sides alike
+        ours.append(run_lmforge(cfg, args, args.device))
+        if not args.skip_peer:
+            if args.device == "cuda":
+                torch.cuda.empty_cache()
+            theirs.append(run_transformers(cfg, args, args.device))
+    report("lmforge", ours, cfg, args)
+    if theirs:
+        report("transformers", theirs, cfg, args)
+        print(f"ratio lmforge / transformers: {max(ours) / max(theirs):.2f}x (best vs best; per-run "
+              f"pairs {', '.join(f'{a / b:.2f}' for a, b in zip(ours, theirs))})")
 
 
 if __name__ == "__main__":
