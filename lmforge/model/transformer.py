@@ -11,9 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmforge.model.activations import ACTIVATIONS
 from lmforge.model.cache import KVCache
 from lmforge.model.config import ModelConfig
 from lmforge.model.loss import LossImpl, linear_cross_entropy, masked_logprobs, token_logprobs
+from lmforge.model.moe import SparseMoeBlock
 
 try:  # FlexAttention (torch >= 2.5) for document masks on CUDA
     from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
@@ -21,12 +23,6 @@ except ImportError:  # pragma: no cover - older torch
     BlockMask = create_block_mask = flex_attention = None
 _compiled_flex = None
 
-_ACTIVATIONS = {
-    "silu": F.silu,
-    "gelu": F.gelu,
-    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
-}
 
 
 class RMSNorm(nn.Module):
@@ -96,7 +92,8 @@ class Attention(nn.Module):
             k, v = cache.update(layer, k, v)
         gqa = self.n_kv != self.n_heads
         if BlockMask is not None and isinstance(mask, BlockMask):
-            out = _flex()(q, k, v, block_mask=mask, enable_gqa=gqa)
+            # autocast does not cast for flex_attention; RoPE's fp32 tables may have promoted q, k
+            out = _flex()(q.to(v.dtype), k.to(v.dtype), v, block_mask=mask, enable_gqa=gqa)
         elif mask is None:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=t > 1, enable_gqa=gqa)
         else:
@@ -111,7 +108,7 @@ class MLP(nn.Module):
         self.gate_proj = nn.Linear(h, i, bias=False)
         self.up_proj = nn.Linear(h, i, bias=False)
         self.down_proj = nn.Linear(i, h, bias=False)
-        self.act = _ACTIVATIONS[cfg.hidden_act]
+        self.act = ACTIVATIONS[cfg.hidden_act]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
@@ -122,8 +119,6 @@ class DecoderLayer(nn.Module):
         super().__init__()
         self.self_attn = Attention(cfg)
         if cfg.num_local_experts:
-            from lmforge.model.moe import SparseMoeBlock
-
             self.block_sparse_moe = SparseMoeBlock(cfg)
         else:
             self.mlp = MLP(cfg)
