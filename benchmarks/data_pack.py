@@ -14,7 +14,7 @@ import tempfile
 import time
 
 from lmforge.data.corpus import demo_corpus
-from lmforge.data.pack import pack_texts
+from lmforge.tokens.pack import pack_texts
 from lmforge.tokenizer import Tokenizer
 from lmforge.tokenizer.core import SPECIAL_TOKENS, byte_tokenizer
 

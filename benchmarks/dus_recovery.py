@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from lmforge.data.corpus import demo_corpus
-from lmforge.data.loader import DataConfig, TokenLoader
-from lmforge.data.pack import pack_texts
+from lmforge.tokens.loader import DataConfig, TokenLoader
+from lmforge.tokens.pack import pack_texts
 from lmforge.grow.dus import depth_upscale
 from lmforge.grow.upcycle import upcycle
 from lmforge.model import build_model, load_model, preset

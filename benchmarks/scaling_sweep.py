@@ -18,7 +18,7 @@ import numpy as np
 def prepare_data(out: Path, max_chars: int, vocab: int) -> Path:
     """Demo corpus -> byte-level BPE tokenizer -> packed folder (reused when present)."""
     from lmforge.data.corpus import demo_corpus
-    from lmforge.data.pack import pack_texts
+    from lmforge.tokens.pack import pack_texts
     from lmforge.tokenizer import Tokenizer
     from lmforge.tokenizer.train import train_tokenizer
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from lmforge.cli import build_parser
+
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     for action in parser._actions:  # argparse keeps sub-parsers only here
@@ -28,8 +30,6 @@ def _sections(parser: argparse.ArgumentParser, prefix: str) -> list[str]:
 
 
 def reference() -> str:
-    from lmforge.cli import build_parser
-
     os.environ["COLUMNS"] = "100"  # stable wrapping whatever the terminal
     parser = build_parser()
     parser.prog = "lmforge"

@@ -36,3 +36,11 @@ def tiny_model(tiny_config):
     from lmforge.model import build_model
 
     return build_model(tiny_config, seed=0).eval()
+
+
+@pytest.fixture(scope="session")
+def real_docs():
+    """Real English and Chinese documents from installed packages."""
+    from lmforge.data.corpus import demo_corpus
+
+    return demo_corpus(max_chars=400_000, zh_share=0.5)

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from lmforge.data.clean import Cleaner, language
 from lmforge.data.dedup import Deduplicator
 from lmforge.files import atomic_open
+from lmforge.report import markdown_table
 
 
 def write_jsonl_atomic(path: Path, records: Iterable[dict[str, Any]]) -> int:
@@ -80,8 +81,6 @@ def process_sources(sources: dict[str, Iterable[str]], out_dir: str | Path,
 
 
 def report_markdown(report: dict[str, Any]) -> str:
-    from lmforge.report import markdown_table
-
     lines = ["# Data report", "", "## Per source", "",
              markdown_table([{"source": k, **v} for k, v in report["sources"].items()]), ""]
     for source, steps in report["steps"].items():

@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from tqdm import tqdm
 
-from lmforge.data.pack import load_tokens, read_manifest
+from lmforge.tokens.pack import load_tokens, read_manifest
 from lmforge.data.read import read_documents
 from lmforge.errors import UserError
 from lmforge.eval.operation import EvalOutput, EvalResult, TaskSet, check_out, finish, markdown, must_exist

@@ -92,12 +92,22 @@ def _liger():
 
 
 def resolve_impl(impl: LossImpl, device: torch.device) -> str:
-    """'auto' is Liger on CUDA when installed, else our chunked loss."""
+    """'auto' is Liger on CUDA when installed, else our chunked loss (full logits when they fit in one chunk)."""
     if impl == "liger" and _liger() is None:
         raise ValueError("loss_impl: liger needs liger-kernel: pip install 'lmforge[liger]'")
     if impl != "auto":
         return impl
     return "liger" if device.type == "cuda" and _liger() is not None else "chunked"
+
+
+def use_full_logits(impl: LossImpl, n_tokens: int, vocab_size: int, device: torch.device,
+                    chunk: int | None = None) -> bool:
+    """Whether the plain logits path runs: asked for, or under 'auto' on the chunked path when
+    all `n_tokens` fit in one chunk (chunking would save nothing there)."""
+    if impl == "full":
+        return True
+    fits = n_tokens <= (chunk or chunk_tokens(vocab_size))
+    return impl == "auto" and resolve_impl(impl, device) == "chunked" and fits
 
 
 @torch.compiler.disable
@@ -106,7 +116,9 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: to
                          reduction: Literal["mean", "sum"] = "mean") -> torch.Tensor:
     """Cross-entropy of `hidden` (N, H) through the head `weight` (V, H) against `targets` (N,),
     ignoring targets of -100. 'full' materializes the logits; the others never do."""
-    kind = resolve_impl(impl, hidden.device)
+    kind = "full" if use_full_logits(impl, hidden.shape[0], weight.shape[0], hidden.device, chunk) \
+        else resolve_impl(impl, hidden.device)
+    n = chunk or chunk_tokens(weight.shape[0])
     if kind == "full":
         logits = F.linear(hidden, weight).float()
         return F.cross_entropy(logits, targets, ignore_index=IGNORE, reduction=reduction)
@@ -115,14 +127,12 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: to
         loss = _liger()(hidden.to(dtype), weight.to(dtype), targets, ignore_index=IGNORE,
                         reduction=reduction)
         return loss.float()
-    n = chunk or chunk_tokens(weight.shape[0])
     return _ChunkedLinearCE.apply(hidden, weight, targets, n, dtype, reduction)
 
 
 def masked_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """log p(target) at each position from ready logits (..., V); 0 where the target is -100."""
-    logits = logits.float()
-    logp = logits.gather(-1, targets.clamp(min=0)[..., None])[..., 0] - logits.logsumexp(-1)
+    logp = logits.float().log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None])[..., 0]
     return logp * (targets != IGNORE)
 
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmforge.model.config import ModelConfig
-from lmforge.model.transformer import _ACTIVATIONS
+from lmforge.model.activations import ACTIVATIONS
 
 
 class Expert(nn.Module):
@@ -21,7 +21,7 @@ class Expert(nn.Module):
         self.w1 = nn.Linear(h, i, bias=False)  # gate
         self.w2 = nn.Linear(i, h, bias=False)  # down
         self.w3 = nn.Linear(h, i, bias=False)  # up
-        self.act = _ACTIVATIONS[cfg.hidden_act]
+        self.act = ACTIVATIONS[cfg.hidden_act]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.w2(self.act(self.w1(x)) * self.w3(x))

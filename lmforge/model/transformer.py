@@ -14,7 +14,8 @@ from torch import nn
 from lmforge.model.activations import ACTIVATIONS
 from lmforge.model.cache import KVCache
 from lmforge.model.config import ModelConfig
-from lmforge.model.loss import LossImpl, linear_cross_entropy, masked_logprobs, token_logprobs
+from lmforge.model.loss import (LossImpl, linear_cross_entropy, masked_logprobs, token_logprobs,
+                                use_full_logits)
 from lmforge.model.moe import SparseMoeBlock
 
 try:  # FlexAttention (torch >= 2.5) for document masks on CUDA
@@ -273,8 +274,10 @@ class CausalLM(nn.Module):
     def label_output(self, hidden: torch.Tensor, labels: torch.Tensor, output: str = "loss") -> torch.Tensor:
         """Next-token loss or per-token label log-probs from final hidden states (B, T, H)."""
         h, target = hidden[:, :-1], labels[:, 1:]
-        if type(self.lm_head) is not nn.Linear:  # e.g. an adapter-wrapped head: its own forward
-            logits = self.lm_head(h)
+        vocab = self.config.vocab_size
+        if type(self.lm_head) is not nn.Linear or use_full_logits(  # e.g. an adapter-wrapped head
+                self.loss_impl, target.numel(), vocab, hidden.device, self.loss_chunk_tokens):
+            logits = self.lm_head(hidden)[:, :-1]  # whole rows through the head, as generation does
             if output == "token_logprobs":
                 return masked_logprobs(logits, target)
             return causal_lm_loss(logits, target, shift=False)

@@ -31,6 +31,7 @@ from typing import Any, Callable
 import lmforge.recipes.stages  # noqa: F401  (registers the stage kinds)
 from lmforge.config import ConfigError, apply_overrides, read_yaml
 from lmforge.recipes.kinds import STAGE_KINDS, StageContext, StageParams, check_params  # noqa: F401
+from lmforge.report import write_report
 
 STAGE_FILE = "stage.json"
 
@@ -172,8 +173,6 @@ def run_recipe(recipe: Recipe, log: Callable[[str], None] = print,
         outputs[name] = done["output"]
         records[name] = done
     if report:
-        from lmforge.report import write_report
-
         path = write_report(recipe, records)
         log(f"[{recipe.name}] report: {path}")
     return records

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm import tqdm
 
 from lmforge.config import read_yaml
-from lmforge.data.pack import read_manifest
+from lmforge.tokens.pack import read_manifest
 from lmforge.errors import UserError
 from lmforge.model.config import ModelConfig, preset
 from lmforge.model.flops import flops_per_token, param_count

@@ -14,7 +14,7 @@ from pydantic import ConfigDict, Field
 from tqdm import tqdm
 
 from lmforge.data.ops import InputPath, InputPaths
-from lmforge.data.pack import is_val
+from lmforge.tokens.pack import is_val
 from lmforge.data.pipeline import write_jsonl_atomic
 from lmforge.data.read import expand, read_documents
 from lmforge.errors import UserError

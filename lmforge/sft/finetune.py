@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 from lmforge.model import load_model
 from lmforge.model.io import read_json, save_model
 from lmforge.sft.data import SFTBatches, encode_records, read_jsonl
+from lmforge.sft.lora import add_lora, merge_lora
 from lmforge.sft.pairs import PairBatches, add_reference_logps, encode_pairs
 from lmforge.tokenizer import Tokenizer
 from lmforge.train.config import TrainConfig
@@ -73,7 +74,6 @@ class SFTConfig(BaseModel):
 
 class DPOConfig(SFTConfig):
     """SFT's settings plus the preference loss; data files hold prompt/chosen/rejected pairs."""
-
     dpo: DPOOptions = Field(default_factory=DPOOptions)
 
 
@@ -85,7 +85,6 @@ def _records(files: list[str]):
 def _with_lora(model, cfg: SFTConfig):
     if cfg.lora is None:
         return model
-    from lmforge.sft.lora import add_lora  # peft: an optional dependency
 
     return add_lora(model, cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout, cfg.lora.targets)
 
@@ -95,7 +94,6 @@ def _merge_and_resave(model, result, cfg: SFTConfig):
     and rewrite the folder as a plain checkpoint, keeping the trainer's lineage entry."""
     if cfg.lora is None or result.interrupted:
         return result
-    from lmforge.sft.lora import merge_lora  # peft: an optional dependency
 
     entry = read_json(result.model_dir / "lmforge.json")["lineage"][-1]
     details = {**entry["details"], "lora": {**cfg.lora.model_dump(), "merged": True}}

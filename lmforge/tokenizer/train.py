@@ -14,6 +14,7 @@ from lmforge.data.read import read_documents
 from lmforge.text import CJK_CLASS
 from lmforge.tokenizer.chat_template import CHATML_TOKENS, set_chat_template
 from lmforge.tokenizer.core import SPECIAL_TOKENS, Tokenizer, TokenizerError
+from lmforge.tokenizer.spm import train_sentencepiece
 
 TokenizerType = Literal["bytelevel-bpe", "sentencepiece-bpe", "sentencepiece-unigram", "wordpiece", "unigram"]
 TYPES = ("bytelevel-bpe", "sentencepiece-bpe", "sentencepiece-unigram", "wordpiece", "unigram")
@@ -65,8 +66,6 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | Path,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if tok_type.startswith("sentencepiece"):
-        from lmforge.tokenizer.spm import train_sentencepiece
-
         tok = train_sentencepiece(stream, vocab_size, out_dir, tok_type.split("-")[1], specials)
         tokenizer = Tokenizer(tok, _config(tok_type, chat_template))
     else:

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import Field, ValidationInfo, model_validator
 
 from lmforge.data.ops import SourcedInputs, made_later
-from lmforge.data.pack import pack_texts, read_manifest
+from lmforge.tokens.pack import pack_texts, read_manifest
 from lmforge.errors import UserError
 from lmforge.tokenizer import Tokenizer
 

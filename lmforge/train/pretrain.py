@@ -13,8 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from lmforge.config import dump_config
-from lmforge.data.loader import DataConfig, TokenLoader
-from lmforge.data.pack import read_manifest
+from lmforge.tokens.loader import DataConfig, TokenLoader
+from lmforge.tokens.pack import read_manifest
 from lmforge.errors import UserError
 from lmforge.model.source import ModelSource
 from lmforge.model.transformer import CausalLM

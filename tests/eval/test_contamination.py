@@ -28,7 +28,7 @@ def test_planted_overlap_found_clean_not():
 
 
 def test_packed_shards(tmp_path, model_dir):
-    from lmforge.data.pack import pack_texts
+    from lmforge.tokens.pack import pack_texts
     from lmforge.tokenizer.core import Tokenizer
     tok = Tokenizer.from_dir(model_dir)
     out = pack_texts({"web": ["clean document one", "prefix " + EN + " suffix", "另一个" + ZH]},

@@ -15,8 +15,8 @@ def test_glm_pretraining_learns_to_infill(tmp_path):
     import torch
 
     from lmforge.data.corpus import demo_corpus
-    from lmforge.data.loader import DataConfig, TokenLoader
-    from lmforge.data.pack import pack_texts
+    from lmforge.tokens.loader import DataConfig, TokenLoader
+    from lmforge.tokens.pack import pack_texts
     from lmforge.model import build_model, preset
     from lmforge.tokenizer import byte_tokenizer
     from lmforge.train.pretrain import PretrainConfig, glm_setup

@@ -61,7 +61,7 @@ def test_sweep_grid_rows_and_resume(tmp_path):
 
 def test_sweep_real_trainer_one_point(tmp_path):
     """One real point end to end: packed byte-level data -> trainer -> CSV row."""
-    from lmforge.data.pack import pack_texts
+    from lmforge.tokens.pack import pack_texts
     from lmforge.tokenizer import byte_tokenizer
 
     tok = byte_tokenizer()

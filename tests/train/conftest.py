@@ -28,7 +28,7 @@ def losses():
 def packed_dir(tmp_path_factory):
     """Real bilingual text packed with a trained byte-level BPE tokenizer."""
     from lmforge.data.corpus import demo_corpus
-    from lmforge.data.pack import pack_texts
+    from lmforge.tokens.pack import pack_texts
     from lmforge.tokenizer.train import train_tokenizer
 
     root = tmp_path_factory.mktemp("packed")

@@ -16,12 +16,12 @@ from lmforge.model.flops import human
 from lmforge.model.loader import load_for_inference
 from lmforge.recipes.kinds import StageContext, StageParams, stage_kind
 from lmforge.recipes.stages.training import skill_scores
+from lmforge.report import read_metrics
 from lmforge.scaling.plan import PlanConfig, run_plan
 
 
 class EvalExtras(BaseModel):
     """Report-only: the models compared side by side, and measures beyond multiple choice."""
-
     models: dict[str, str] = Field(description="label -> model folder; all scored on the same settings")
     skill_test: str | None = Field(None, description="skill records (messages + answer) scored by greedy generation")
     perplexity: list[str] = Field(default_factory=list, description="text files: bits per byte (first 64 documents)")
@@ -84,7 +84,6 @@ def compare(p: CompareParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lmforge.report import read_metrics
 
     missing = [s for s in p.stages if s not in ctx.summaries]
     if missing:

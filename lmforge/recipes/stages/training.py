@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 from pydantic import BaseModel, Field
 
-from lmforge.data.loader import DataConfig
+from lmforge.eval.generation import chat_exact_match
 from lmforge.grow.dus import DUSConfig, run_dus
 from lmforge.grow.upcycle import UpcycleConfig, run_upcycle
 from lmforge.grow.vocab import GrowVocabConfig, run_grow_vocab
+from lmforge.model import load_model
 from lmforge.model.flops import param_count
 from lmforge.model.io import load_config, save_model
 from lmforge.model.loader import load_for_inference
 from lmforge.model.source import ModelSource
 from lmforge.recipes.kinds import StageContext, stage_kind
 from lmforge.report import read_metrics
+from lmforge.sft.data import read_jsonl
 from lmforge.sft.finetune import DPOConfig, SFTConfig, run_dpo, run_sft
+from lmforge.tokens.loader import DataConfig, TokenLoader
+from lmforge.train.objectives import causal_lm
 from lmforge.train.pretrain import PretrainConfig, run_pretrain
-
+from lmforge.train.trainer import evaluate
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -43,15 +49,6 @@ def _curve_summary(run_dir: Path, label: str) -> dict[str, Any]:
 def val_loss(model_dir: str | Path, data_path: str, seq_len: int, batch_size: int = 8,
              batches: int = 8) -> float:
     """Mean validation loss of a model folder on a packed folder's val split."""
-    from contextlib import nullcontext
-
-    import torch
-
-    from lmforge.data.loader import TokenLoader
-    from lmforge.model import load_model
-    from lmforge.train.objectives import causal_lm
-    from lmforge.train.trainer import evaluate
-
     val = TokenLoader(DataConfig(path=data_path), seq_len, batch_size, split="val")
     return evaluate(load_model(model_dir), causal_lm, val.eval_batches(batches),
                     torch.device("cpu"), nullcontext, batches)[0]
@@ -83,7 +80,6 @@ def pretrain(cfg: PretrainConfig, ctx: StageContext) -> tuple[str, dict[str, Any
 
 class LossCheck(BaseModel):
     """Report-only: validation loss of the base and of the grown model, right after growth."""
-
     data: str | None = Field(None, description="packed folder: measure val loss before/after growth")
     seq_len: int = Field(256, gt=1, description="tokens per row of that measurement")
 
@@ -128,7 +124,6 @@ def grow_upcycle(p: UpcycleConfig, ctx: StageContext) -> tuple[str, dict[str, An
 
 class SkillTest(BaseModel):
     """Report-only: skill records (messages + answer) scored before and after tuning."""
-
     skill_test: str | None = Field(None, description="skill records (messages + answer) scored before/after")
 
 
@@ -142,9 +137,6 @@ class DPOStage(DPOConfig, SkillTest):
 
 def skill_scores(model, tok, test_file: str) -> dict[str, Any]:
     """Exact match on skill records, overall and per language, with a few examples."""
-    from lmforge.eval.generation import chat_exact_match
-    from lmforge.sft.data import read_jsonl
-
     records = list(read_jsonl(test_file))
     overall = chat_exact_match(model, tok, records)
     scores: dict[str, Any] = {"accuracy": overall["exact_match"], "examples": overall["examples"]}

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmforge.data.loader import DataConfig, StageSpec, TokenLoader
-from lmforge.data.pack import load_tokens, pack_texts, read_manifest
+from lmforge.tokens.loader import DataConfig, StageSpec, TokenLoader
+from lmforge.tokens.pack import load_tokens, pack_texts, read_manifest
 from lmforge.tokenizer import byte_tokenizer
 
 

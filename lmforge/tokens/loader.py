@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from lmforge.data.pack import load_tokens, read_manifest
+from lmforge.tokens.pack import load_tokens, read_manifest
 
 
 class StageSpec(BaseModel):
