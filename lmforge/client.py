@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 
+from lmforge.errors import UserError
 
-class EndpointError(RuntimeError):
+
+class EndpointError(UserError):
     pass
 
 

@@ -8,10 +8,12 @@ from typing import Any, Sequence, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from lmforge.errors import UserError
+
 T = TypeVar("T", bound=BaseModel)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A config problem; the message names the file and the key."""
 
 

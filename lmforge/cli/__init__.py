@@ -26,8 +26,6 @@ COMMAND_MODULES = [
     "lmforge.cli.recipes",
 ]
 
-# Errors that are the user's to fix: printed as one clear message, no traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, KeyError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,11 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(parser, list(sys.argv[1:] if argv is None else argv))
     try:
         result = args.func(args)
-    except USER_ERRORS as e:
+    except UserError as e:  # the user's to fix: one clear message, no traceback; bugs keep theirs
         if args.debug:
             raise
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"lmforge {args.command}: error: {msg}", file=sys.stderr)
+        print(f"lmforge {args.command_path if hasattr(args, 'command_path') else args.command}: "
+              f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

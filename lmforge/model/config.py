@@ -6,6 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from lmforge.config import validate
+from lmforge.errors import UserError
+
 Architecture = Literal["llama", "qwen2", "mistral", "mixtral", "lmforge"]
 
 
@@ -43,16 +46,16 @@ class ModelConfig(BaseModel):
         for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                      "num_attention_heads", "max_position_embeddings"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise UserError(f"{name} must be positive, got {getattr(self, name)}")
         kv = self.kv_heads
         if self.num_attention_heads % kv:
-            raise ValueError(f"num_attention_heads ({self.num_attention_heads}) must be a "
+            raise UserError(f"num_attention_heads ({self.num_attention_heads}) must be a "
                              f"multiple of num_key_value_heads ({kv})")
         if self.head_dim is None and self.hidden_size % self.num_attention_heads:
-            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by "
+            raise UserError(f"hidden_size ({self.hidden_size}) must be divisible by "
                              f"num_attention_heads ({self.num_attention_heads}) or set head_dim")
         if self.num_local_experts and not 0 < self.num_experts_per_tok <= self.num_local_experts:
-            raise ValueError("num_experts_per_tok must be in 1..num_local_experts")
+            raise UserError("num_experts_per_tok must be in 1..num_local_experts")
         return self
 
     @property
@@ -120,10 +123,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 def preset(name: str, **overrides: Any) -> ModelConfig:
     """A preset's config with field overrides; unknown names list the valid ones."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+        raise UserError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
     fields = {**PRESETS[name], **overrides}
     unknown = sorted(set(overrides) - set(ModelConfig.model_fields))
     if unknown:
-        raise ValueError(f"unknown model config key(s) {unknown}; valid keys: "
-                         f"{', '.join(ModelConfig.model_fields)}")
-    return ModelConfig(**fields)
+        raise UserError(f"unknown model config key(s) {unknown}; valid keys: "
+                        f"{', '.join(ModelConfig.model_fields)}")
+    return validate(ModelConfig, fields, f"preset {name}")

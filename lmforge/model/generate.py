@@ -7,6 +7,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from lmforge.errors import UserError
 from lmforge.model.cache import KVCache
 from lmforge.model.transformer import CausalLM
 
@@ -23,13 +24,13 @@ class SamplingParams:
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be >= 0, got {self.max_new_tokens}")
+            raise UserError(f"max_new_tokens must be >= 0, got {self.max_new_tokens}")
         if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+            raise UserError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+            raise UserError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.repetition_penalty <= 0:
-            raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+            raise UserError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
 
 
 def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
@@ -70,7 +71,7 @@ def generate(model: CausalLM, prompts: Sequence[Sequence[int]], params: Sampling
     """
     p = params or SamplingParams()
     if not prompts or any(len(x) == 0 for x in prompts):
-        raise ValueError("every prompt needs at least one token")
+        raise UserError("every prompt needs at least one token")
     device = next(model.parameters()).device
     generator = None
     if p.seed is not None:

@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 
 import lmforge
 from lmforge.config import format_validation_error
+from lmforge.errors import UserError
 from lmforge.files import atomic_dir
 from lmforge.model.config import ModelConfig
 from lmforge.model.transformer import CausalLM
@@ -30,7 +31,7 @@ _ARCH_CLASSES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
 _SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "mixtral", "lmforge")
 
 
-class ModelFolderError(ValueError):
+class ModelFolderError(UserError):
     """A model folder that cannot be loaded; the message names the file and what is wrong."""
 
 

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from lmforge.errors import UserError
+
 IGNORE = -100
 LossImpl = Literal["auto", "chunked", "liger", "full"]
 # Each chunk's fp32 logits take about this many bytes (the softmax and its gradient reuse them).
@@ -94,7 +96,7 @@ def _liger():
 def resolve_impl(impl: LossImpl, device: torch.device) -> str:
     """'auto' is Liger on CUDA when installed, else our chunked loss (full logits when they fit in one chunk)."""
     if impl == "liger" and _liger() is None:
-        raise ValueError("loss_impl: liger needs liger-kernel: pip install 'lmforge[liger]'")
+        raise UserError("loss_impl: liger needs liger-kernel: pip install 'lmforge[liger]'")
     if impl != "auto":
         return impl
     return "liger" if device.type == "cuda" and _liger() is not None else "chunked"

@@ -9,6 +9,7 @@ from typing import Any, Iterable
 
 import torch
 
+from lmforge.errors import UserError
 from lmforge.text import read_jsonl  # noqa: F401  (the one JSONL reader; callers import it from here)
 from lmforge.tokenizer.chat_template import ChatFormatError, render
 
@@ -54,7 +55,7 @@ def encode_records(tokenizer, records: Iterable[dict[str, Any]], max_len: int,
                    truncation: str = "drop") -> tuple[list[tuple[list[int], list[int]]], Counter]:
     """Encode all records; bad ones and (with truncation='drop') long ones are counted and skipped."""
     if truncation not in ("drop", "cut"):
-        raise ValueError(f"truncation must be 'drop' or 'cut', got {truncation!r}")
+        raise UserError(f"truncation must be 'drop' or 'cut', got {truncation!r}")
     out, stats = [], Counter()
     for rec in records:
         try:
@@ -84,7 +85,7 @@ class SFTBatches:
     def __init__(self, samples: list[tuple[list[int], list[int]]], batch_size: int, pad_id: int = 0,
                  seed: int = 0, pack: bool = False, seq_len: int | None = None, bucket: int = 64):
         if not samples:
-            raise ValueError("no SFT samples left to train on")
+            raise UserError("no SFT samples left to train on")
         self.samples, self.batch_size, self.pad_id = samples, batch_size, pad_id
         self.seed, self.pack, self.bucket = seed, pack, bucket
         self.seq_len = seq_len or max(len(s[0]) for s in samples)

@@ -10,6 +10,7 @@ from typing import Any, Iterable
 import torch
 from tqdm import tqdm
 
+from lmforge.errors import UserError
 from lmforge.sft.data import SFTBatches, encode
 from lmforge.tokenizer.chat_template import ChatFormatError
 from lmforge.train.preference import sequence_logps
@@ -66,7 +67,7 @@ class PairBatches:
 
     def __init__(self, pairs: list[dict], batch_size: int, pad_id: int = 0, seed: int = 0):
         if not pairs:
-            raise ValueError("no DPO pairs left to train on")
+            raise UserError("no DPO pairs left to train on")
         self.pairs, self.batch_size, self.pad_id, self.seed = pairs, batch_size, pad_id, seed
         self.epoch, self.pos = 0, 0
         self.order = self._plan()

@@ -7,6 +7,7 @@ import random
 import re
 from typing import Any, Iterator
 
+from lmforge.errors import UserError
 from lmforge.text import language
 
 _FINAL = re.compile(r"[，,。\s]*(故|所以)?(本题)?选[：:]?\s*[A-E]+[。.]?\s*$")
@@ -44,7 +45,7 @@ def exam_to_samples(rec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     options = [f"{k.upper()}. {rec[f'option_{k}']}" for k in "abcde" if rec.get(f"option_{k}")]
     answer = str(rec.get("std_ans", "")).strip().upper()
     if not rec.get("q_main") or not options or not answer:
-        raise ValueError("exam record needs q_main, options and std_ans")
+        raise UserError("exam record needs q_main, options and std_ans")
     question = rec["q_main"].strip() + "\n" + "\n".join(options)
     detail = str(rec.get("answer_detail") or "").strip()
     plain = f"答案为{answer}。" + (f"\n解析：{detail}" if detail else "")

@@ -9,6 +9,8 @@ from typing import Any, Sequence
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from lmforge.errors import UserError
+
 CHATML_TOKENS = ("<|im_start|>", "<|im_end|>")
 
 TEMPLATES = {
@@ -34,7 +36,7 @@ END_OF_TURN = {"chatml": "<|im_end|>", "solar": None}  # None: the tokenizer's E
 ROLES = ("system", "user", "assistant")
 
 
-class ChatFormatError(ValueError):
+class ChatFormatError(UserError):
     pass
 
 
@@ -51,7 +53,7 @@ def template_name(template: str) -> str | None:
 def set_chat_template(tokenizer, name: str) -> None:
     """Store a named template in the tokenizer's config (adding ChatML's tokens if needed)."""
     if name not in TEMPLATES:
-        raise ValueError(f"unknown chat template {name!r}; known: {', '.join(TEMPLATES)}")
+        raise UserError(f"unknown chat template {name!r}; known: {', '.join(TEMPLATES)}")
     if name == "chatml":
         missing = [t for t in CHATML_TOKENS if tokenizer.tok.token_to_id(t) is None]
         if missing:

@@ -9,10 +9,12 @@ from typing import Any, Sequence
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers
 
+from lmforge.errors import UserError
+
 SPECIAL_TOKENS = {"pad": "<pad>", "bos": "<s>", "eos": "</s>", "unk": "<unk>"}
 
 
-class TokenizerError(ValueError):
+class TokenizerError(UserError):
     pass
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from lmforge.errors import UserError
 from lmforge.tokens.pack import load_tokens, read_manifest
 
 
@@ -45,14 +46,14 @@ class TokenLoader:
         wanted = set(cfg.weights) | {s for st in cfg.stages for s in st.weights}
         unknown = wanted - set(self.sources)
         if unknown:
-            raise ValueError(f"data: unknown source(s) {sorted(unknown)} in {cfg.path}; "
+            raise UserError(f"data: unknown source(s) {sorted(unknown)} in {cfg.path}; "
                              f"sources: {', '.join(self.sources)}")
         self.tokens = {s: load_tokens(cfg.path, s, split) for s in self.sources}
         for s, arr in self.tokens.items():
             if len(arr) <= seq_len and (split == "train" or len(arr)):
                 need = [x for x in self._all_weights() if x.get(s)]
                 if need or split == "val":
-                    raise ValueError(f"{cfg.path}: source {s!r} has {len(arr)} {split} tokens, fewer "
+                    raise UserError(f"{cfg.path}: source {s!r} has {len(arr)} {split} tokens, fewer "
                                      f"than seq_len+1 = {seq_len + 1}")
         self.batch_index = 0
         self.rows_by_source = {s: 0 for s in self.sources}
@@ -81,7 +82,7 @@ class TokenLoader:
         w = self._all_weights()[self.stage() if self.cfg.stages else 0]
         total = sum(v for v in w.values() if v > 0)
         if total <= 0:
-            raise ValueError("data: weights must include a positive value")
+            raise UserError("data: weights must include a positive value")
         return {s: v / total for s, v in w.items() if v > 0}
 
     def _pick_source(self, counts: dict[str, int], weights: dict[str, float], stage_rows: int) -> str:

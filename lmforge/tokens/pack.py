@@ -12,6 +12,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 from tqdm import tqdm
 
+from lmforge.errors import UserError
 from lmforge.files import atomic_dir
 from lmforge.tokenizer import Tokenizer
 
@@ -91,7 +92,7 @@ def pack_texts(texts_by_source: dict[str, Iterable[str]], tokenizer: Tokenizer, 
     """
     eos = tokenizer.eos_id
     if eos is None:
-        raise ValueError("the tokenizer has no EOS token; packing appends EOS after each document")
+        raise UserError("the tokenizer has no EOS token; packing appends EOS after each document")
     dtype = token_dtype(tokenizer.vocab_size)
     out_dir = Path(out_dir)
     sources: dict[str, Any] = {}
@@ -99,7 +100,7 @@ def pack_texts(texts_by_source: dict[str, Iterable[str]], tokenizer: Tokenizer, 
     with pool, atomic_dir(out_dir) as tmp:
         for source, docs in texts_by_source.items():
             if not source.replace("-", "").replace("_", "").isalnum():
-                raise ValueError(f"source name {source!r} must be alphanumeric (with - or _)")
+                raise UserError(f"source name {source!r} must be alphanumeric (with - or _)")
             (tmp / source).mkdir()
             train = _ShardWriter(tmp / source, "train", dtype, shard_tokens)
             val = _ShardWriter(tmp / source, "val", dtype, shard_tokens)
@@ -114,7 +115,7 @@ def pack_texts(texts_by_source: dict[str, Iterable[str]], tokenizer: Tokenizer, 
             train.flush()
             val.flush()
             if not train.tokens:
-                raise ValueError(f"source {source!r} has no training documents")
+                raise UserError(f"source {source!r} has no training documents")
             sources[source] = {"train": [f"{source}/{f}" for f in train.files],
                                "val": [f"{source}/{f}" for f in val.files],
                                "tokens": {"train": train.tokens, "val": val.tokens},
@@ -129,7 +130,7 @@ def pack_texts(texts_by_source: dict[str, Iterable[str]], tokenizer: Tokenizer, 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / MANIFEST
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: not a packed data folder (run `lmforge data pack`)")
+        raise UserError(f"{path}: not a packed data folder (run `lmforge data pack`)")
     return json.loads(path.read_text())
 
 
@@ -137,7 +138,7 @@ def load_tokens(folder: str | Path, source: str, split: str) -> np.ndarray:
     """All tokens of one source's split, memory-mapped and concatenated lazily per shard."""
     m = read_manifest(folder)
     if source not in m["sources"]:
-        raise ValueError(f"{folder}: no source {source!r}; sources: {', '.join(m['sources'])}")
+        raise UserError(f"{folder}: no source {source!r}; sources: {', '.join(m['sources'])}")
     parts = [np.memmap(Path(folder) / f, dtype=m["dtype"], mode="r") for f in m["sources"][source][split]]
     if not parts:
         return np.zeros(0, dtype=m["dtype"])

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lmforge.errors import UserError
+
 IGNORE = -100
 
 
@@ -42,7 +44,7 @@ def sample_spans(n: int, rng: random.Random, mode: Literal["token", "sentence", 
                  sentence_ends: Sequence[int] = ()) -> list[tuple[int, int]]:
     """Non-overlapping sorted (start, end) spans covering about `mask_ratio` of n tokens."""
     if n < 2:
-        raise ValueError("GLM needs sequences of at least 2 tokens")
+        raise UserError("GLM needs sequences of at least 2 tokens")
     if mode == "document":  # one span of 50%-100% of the document's end
         length = max(1, int(n * rng.uniform(0.5, 1.0)))
         return [(n - length, n)]

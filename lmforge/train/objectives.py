@@ -6,6 +6,7 @@ from typing import Callable
 
 import torch
 
+from lmforge.errors import UserError
 from lmforge.model.loss import IGNORE
 from lmforge.model.transformer import CausalLM
 
@@ -56,7 +57,7 @@ class DocumentMasked:
     def __init__(self, source) -> None:
         eos = getattr(source, "eos_id", None)
         if eos is None:
-            raise ValueError("train.document_mask needs packed token data whose manifest names its "
+            raise UserError("train.document_mask needs packed token data whose manifest names its "
                              "eos_id (written by lmforge data pack)")
         self.source, self.eos_id = source, eos
 

@@ -8,6 +8,7 @@ import math
 import torch
 from torch import nn
 
+from lmforge.errors import UserError
 from lmforge.train.config import TrainConfig
 
 
@@ -24,7 +25,7 @@ def apply_freezing(model: nn.Module, cfg: TrainConfig) -> list[str]:
             p.requires_grad = False
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     if not trainable:
-        raise ValueError(f"no trainable parameters left (train_only={cfg.train_only}, "
+        raise UserError(f"no trainable parameters left (train_only={cfg.train_only}, "
                          f"freeze={cfg.freeze})")
     return trainable
 

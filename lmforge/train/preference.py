@@ -8,6 +8,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from lmforge.errors import UserError
 from lmforge.model.transformer import CausalLM
 from lmforge.train.objectives import masked_token_logprobs
 
@@ -37,7 +38,7 @@ def dpo_loss(chosen: torch.Tensor, rejected: torch.Tensor, ref_chosen: torch.Ten
         delta = chosen / chosen_len.clamp(min=1) - rejected / rejected_len.clamp(min=1)
         losses = -F.logsigmoid(beta * delta - simpo_gamma)
     else:
-        raise ValueError(f"unknown DPO loss {loss_type!r}; choose from {', '.join(LOSSES)}")
+        raise UserError(f"unknown DPO loss {loss_type!r}; choose from {', '.join(LOSSES)}")
     rc, rr = beta * chosen_ratio.detach(), beta * rejected_ratio.detach()
     metrics = {"rewards/chosen": rc.mean().item(), "rewards/rejected": rr.mean().item(),
                "rewards/accuracy": (rc > rr).float().mean().item(),

@@ -21,14 +21,22 @@ import torch
 from tqdm import tqdm
 
 from lmforge.config import dump_config
+from lmforge.errors import UserError
 from lmforge.model.flops import flops_per_token, peak_flops
 from lmforge.model.io import save_model
 from lmforge.model.transformer import CausalLM
 from lmforge.train import distributed as D
-from lmforge.train.checkpoint import checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from lmforge.train.checkpoint import (
+    checkpoints,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from lmforge.train.config import TrainConfig
 from lmforge.train.objectives import DocumentMasked, Objective
 from lmforge.train.optim import apply_freezing, build_optimizer, lr_factor
+
 
 class BatchSource(Protocol):
     def next_batch(self) -> dict[str, torch.Tensor]: ...
@@ -36,7 +44,7 @@ class BatchSource(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError):
     pass
 
 
