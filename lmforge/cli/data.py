@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from lmforge.cli.derive import Verb, add_verb
+from lmforge.cli.derive import Verb, add_group
 from lmforge.data.ops import (CleanConfig, CleanResult, DedupConfig, DemoCorpusConfig, run_clean, run_dedup,
                               run_demo_corpus)
 from lmforge.tokens.packing import PackConfig, run_pack
@@ -35,9 +35,5 @@ DEMO_CORPUS = Verb(DemoCorpusConfig, run_demo_corpus, show=_show_demo,
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    data = sub.add_parser("data", help="clean, deduplicate and pack a pretraining corpus")
-    verbs = data.add_subparsers(dest="data_command", metavar="VERB", required=True)
-    add_verb(verbs, "clean", CLEAN)
-    add_verb(verbs, "dedup", DEDUP)
-    add_verb(verbs, "pack", PACK)
-    add_verb(verbs, "demo-corpus", DEMO_CORPUS)
+    add_group(sub, "data", 'clean, deduplicate and pack a pretraining corpus',
+              {"clean": CLEAN, "dedup": DEDUP, "pack": PACK, "demo-corpus": DEMO_CORPUS})

@@ -182,6 +182,16 @@ def add_verb(sub: argparse._SubParsersAction, name: str, verb: Verb) -> argparse
     return p
 
 
+def add_group(sub: argparse._SubParsersAction, name: str, help: str, verbs: dict[str, Verb],
+              metavar: str = "VERB") -> argparse._SubParsersAction:
+    """`lmforge NAME VERB ...`: a command group whose verbs are derived from their configs."""
+    group = sub.add_parser(name, help=help)
+    inner = group.add_subparsers(dest=f"{name.replace('-', '_')}_command", metavar=metavar, required=True)
+    for verb_name, verb in verbs.items():
+        add_verb(inner, verb_name, verb)
+    return inner
+
+
 def _takes_one_value(parser: argparse.ArgumentParser, token: str) -> bool:
     action = parser._option_string_actions.get(token.split("=", 1)[0])
     return action is not None and "=" not in token and action.nargs is None and \

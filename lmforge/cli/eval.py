@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lmforge.cli.derive import Verb, add_verb
+from lmforge.cli.derive import Verb, add_group
 from lmforge.eval.contamination import ContaminationConfig, run_contamination
 from lmforge.eval.elo import EloConfig, run_elo
 from lmforge.eval.multiple_choice import MCEvalConfig, run_mc_eval
@@ -42,10 +42,5 @@ VERBS = {"mc": MC, "gsm8k": GSM8K, "translation": TRANSLATION, "perplexity": PER
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    group = sub.add_parser("eval", help="evaluate a model folder: mc, gsm8k, translation, perplexity, "
-                                        "contamination, elo",
-                           description="Evaluate a model folder; each kind writes results.json + results.md "
-                                       "to --out.")
-    kinds = group.add_subparsers(dest="eval_kind", metavar="KIND", required=True)
-    for name, verb in VERBS.items():
-        add_verb(kinds, name, verb)
+    add_group(sub, "eval", "evaluate a model folder (each kind writes results.json + results.md to --out)",
+              VERBS, metavar="KIND")

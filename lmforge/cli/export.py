@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lmforge.cli.derive import Verb, add_verb
+from lmforge.cli.derive import Verb, add_group
 from lmforge.export.gguf import GGUFConfig, run_export_gguf
 
 
@@ -18,6 +18,5 @@ GGUF = Verb(GGUFConfig, run_export_gguf, show=_show,
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    export = sub.add_parser("export", help="export a model folder to other runtimes")
-    formats = export.add_subparsers(dest="export_command", metavar="FORMAT", required=True)
-    add_verb(formats, "gguf", GGUF)
+    add_group(sub, "export", 'export a model folder to other runtimes',
+              {"gguf": GGUF}, metavar="FORMAT")

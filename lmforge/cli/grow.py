@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from lmforge.cli.derive import Verb, add_verb
+from lmforge.cli.derive import Verb, add_group
 from lmforge.grow.dus import DUSConfig, run_dus
 from lmforge.grow.slices import GrowSlicesConfig, run_slices
 from lmforge.grow.upcycle import UpcycleConfig, run_upcycle
@@ -28,9 +28,5 @@ UPCYCLE = Verb(UpcycleConfig, run_upcycle, show=_wrote,
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    grow = sub.add_parser("grow", help="make a model bigger: depth up-scaling, slices, vocabulary, MoE")
-    verbs = grow.add_subparsers(dest="grow_command", metavar="VERB", required=True)
-    add_verb(verbs, "vocab", VOCAB)
-    add_verb(verbs, "dus", DUS)
-    add_verb(verbs, "slices", SLICES)
-    add_verb(verbs, "upcycle", UPCYCLE)
+    add_group(sub, "grow", 'make a model bigger: depth up-scaling, slices, vocabulary, MoE',
+              {"vocab": VOCAB, "dus": DUS, "slices": SLICES, "upcycle": UPCYCLE})

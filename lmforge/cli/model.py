@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from lmforge.cli.derive import Verb, add_verb
+from lmforge.cli.derive import Verb, add_group, add_verb
 from lmforge.model.flops import human
 from lmforge.model.info import InfoConfig, model_info
 from lmforge.model.init import InitConfig, InitResult, run_init
@@ -52,14 +52,6 @@ GENERATE = Verb(GenerateConfig, generate_and_print, positional=("model",),
                 help="complete prompts with a model folder (--chat: as user turns of its chat template)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    model = sub.add_parser("model", help="create or describe a model")
-    verbs = model.add_subparsers(dest="model_command", metavar="VERB", required=True)
-    add_verb(verbs, "init", INIT)
-    add_verb(verbs, "info", INFO)
-    add_verb(sub, "generate", GENERATE)
-
-
 def _show_info(info: dict, cfg: InfoConfig) -> None:
     if cfg.json_output:
         print(json.dumps({**info.get("describe", {}), **{k: v for k, v in info.items() if k != "describe"}},
@@ -94,3 +86,9 @@ def _print_train(t: dict) -> None:
 
 INFO = Verb(InfoConfig, model_info, positional=("model_dir",), show=_show_info,
             help="parameters and training FLOPs per token (and with --train, memory and speed)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    add_group(sub, "model", 'create or describe a model',
+              {"init": INIT, "info": INFO})
+    add_verb(sub, "generate", GENERATE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lmforge.cli.derive import Verb, add_verb
+from lmforge.cli.derive import Verb, add_group
 from lmforge.model.flops import human
 from lmforge.scaling.fitting import FitConfig, FitResult, run_fit
 from lmforge.scaling.plan import PlanConfig, PlanResult, run_plan
@@ -55,8 +55,5 @@ PLAN = Verb(PlanConfig, run_plan, show=_show_plan,
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("scaling", help="scaling laws: sweep small models, fit, plan the big run")
-    verbs = p.add_subparsers(dest="scaling_command", metavar="VERB", required=True)
-    add_verb(verbs, "sweep", SWEEP)
-    add_verb(verbs, "fit", FIT)
-    add_verb(verbs, "plan", PLAN)
+    add_group(sub, "scaling", 'scaling laws: sweep small models, fit, plan the big run',
+              {"sweep": SWEEP, "fit": FIT, "plan": PLAN})

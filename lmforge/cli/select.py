@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from lmforge.cli.derive import Verb, add_verb
+from lmforge.cli.derive import Verb, add_group
 from lmforge.select.entropy import SelectConfig, run_select
 
 
@@ -22,6 +22,5 @@ ENTROPY = Verb(SelectConfig, run_select, show=_show,
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("select", help="select instruction data")
-    verbs = p.add_subparsers(dest="select_cmd", metavar="VERB", required=True)
-    add_verb(verbs, "entropy", ENTROPY)
+    add_group(sub, "select", 'select instruction data',
+              {"entropy": ENTROPY})

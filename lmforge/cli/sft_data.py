@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from lmforge.cli.derive import Verb, add_verb
+from lmforge.cli.derive import Verb, add_group
 from lmforge.sft import prepare as P
 
 
@@ -43,7 +43,4 @@ VERBS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sft-data", help="prepare instruction data (filters, mixing, exam, self-cognition)")
-    verbs = p.add_subparsers(dest="sft_data_cmd", metavar="VERB", required=True)
-    for name, verb in VERBS.items():
-        add_verb(verbs, name, verb)
+    add_group(sub, "sft-data", "prepare instruction data (filters, mixing, exam, self-cognition)", VERBS)

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from lmforge.cli.derive import Verb, add_verb
+from lmforge.cli.derive import Verb, add_group
 from lmforge.tokenizer.core import Tokenizer
 from lmforge.tokenizer.extend import ExtendConfig, run_extend
 from lmforge.tokenizer.ops import TokenizerStatsConfig, TrainTokenizerConfig, run_tokenizer_stats, run_train_tokenizer
@@ -45,8 +45,5 @@ STATS = Verb(TokenizerStatsConfig, run_tokenizer_stats, show=_show_stats, positi
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    tok = sub.add_parser("tokenizer", help="train, extend and measure tokenizers")
-    verbs = tok.add_subparsers(dest="tokenizer_command", metavar="VERB", required=True)
-    add_verb(verbs, "train", TRAIN)
-    add_verb(verbs, "extend", EXTEND)
-    add_verb(verbs, "stats", STATS)
+    add_group(sub, "tokenizer", 'train, extend and measure tokenizers',
+              {"train": TRAIN, "extend": EXTEND, "stats": STATS})
