@@ -121,8 +121,9 @@ def test_steel_tiny(tmp_path):
     assert seen["zh"] == 4 * seen["en"]
     train = [json.loads(x) for x in (Path(rec["sft_data"]["output"]) / "train.jsonl").read_text().splitlines()]
     parts = {r["part"]: r["samples"] for r in rec["sft_data"]["summary"]["tables"]["SFT mixture"]}
-    # 8 exam records, each as CoT and non-CoT; `lang: zh` keeps the Chinese ones (not "12 加 30 ...")
-    assert parts["exam (CoT)"] == parts["exam (non-CoT)"] == 7 and parts["self-cognition"] == 20
+    # 8 exam records, each as CoT and non-CoT; `lang: zh` keeps all 8: the one language detector
+    # (lmforge.text) reads "12 加 30 等于多少？" as Chinese, digits counting for neither language
+    assert parts["exam (CoT)"] == parts["exam (non-CoT)"] == 8 and parts["self-cognition"] == 20
     assert not any("English words" in json.dumps(r, ensure_ascii=False) for r in train)  # lang: zh
     table = rec["eval"]["summary"]["tables"]["evaluation"]
     assert [r["model"] for r in table] == ["pretrained", "sft"]

@@ -5,6 +5,7 @@ import pytest
 
 from lmforge.tokens.loader import DataConfig, StageSpec, TokenLoader
 from lmforge.tokens.pack import load_tokens, pack_texts, read_manifest
+from lmforge.errors import UserError
 from lmforge.tokenizer import byte_tokenizer
 
 
@@ -80,7 +81,7 @@ def test_unknown_source_and_missing_folder(packed, tmp_path):
     out, _, _ = packed
     with pytest.raises(ValueError, match="unknown source"):
         TokenLoader(DataConfig(path=str(out), weights={"fr": 1}), seq_len=8, batch_size=1)
-    with pytest.raises(FileNotFoundError, match="not a packed data folder"):
+    with pytest.raises(UserError, match="not a packed data folder"):
         TokenLoader(DataConfig(path=str(tmp_path)), seq_len=8, batch_size=1)
 
 
