@@ -14,15 +14,14 @@ from pydantic import ConfigDict, Field
 from tqdm import tqdm
 
 from lmforge.data.ops import InputPath, InputPaths
-from lmforge.tokens.pack import is_val
 from lmforge.data.pipeline import write_jsonl_atomic
 from lmforge.data.read import expand, read_documents
 from lmforge.errors import UserError
 from lmforge.files import atomic_dir
-from lmforge.model import load_model
 from lmforge.model.folder import ModelFolder
+from lmforge.model.loader import load_for_inference
 from lmforge.sft.data import SFTBatches, encode, read_jsonl, to_messages
-from lmforge.tokenizer import Tokenizer
+from lmforge.tokens.pack import is_val
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
@@ -100,7 +99,8 @@ def select_by_entropy(model_dir: str | Path, data: str | Path, heldout: list[str
                       batch_size: int = 16) -> dict[str, Any]:
     """Score every record, cluster, select the band; write scored.jsonl, selected.jsonl,
     clusters.json and histogram.png to `out` (atomically). Returns clusters.json's content."""
-    tok, model = Tokenizer.from_dir(model_dir), load_model(model_dir)
+    loaded = load_for_inference(model_dir)  # the one loader: tokenizer and finite weights checked
+    tok, model = loaded.tokenizer, loaded.model
     recs = list(read_jsonl(data))
     # base entropy: the same measure on plain text (the whole document as the "response")
     held = [{"messages": [{"role": "assistant", "content": d[:2000]}]} for d in heldout[:256]]
