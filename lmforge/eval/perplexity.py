@@ -13,9 +13,18 @@ from tqdm import tqdm
 
 from lmforge.data.read import read_documents
 from lmforge.errors import UserError
-from lmforge.eval.operation import (EvalResult, EvalSettings, ModelFolder, check_out, finish, load_model_for,
-                                    markdown, must_exist)
+from lmforge.eval.operation import (
+    EvalResult,
+    EvalSettings,
+    ModelFolder,
+    check_out,
+    finish,
+    load_model_for,
+    markdown,
+    must_exist,
+)
 from lmforge.model.loader import Loaded
+from lmforge.model.loss import masked_logprobs
 from lmforge.model.transformer import CausalLM
 from lmforge.tokenizer.core import Tokenizer
 
@@ -33,7 +42,7 @@ def perplexity(model: CausalLM, tok: Tokenizer, docs: Iterable[str], window: int
         for start in range(0, len(ids) - 1, window):
             chunk = torch.tensor(ids[start:start + window + 1], device=device)[None]
             logits = model(chunk[:, :-1]).float()
-            nll += torch.nn.functional.cross_entropy(logits[0], chunk[0, 1:], reduction="sum").item()
+            nll -= masked_logprobs(logits[0], chunk[0, 1:]).sum().item()
             tokens += chunk.shape[1] - 1
         nbytes += len(doc.encode("utf-8"))
     if not tokens:

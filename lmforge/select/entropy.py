@@ -20,6 +20,7 @@ from lmforge.errors import UserError
 from lmforge.files import atomic_dir
 from lmforge.model.folder import ModelFolder
 from lmforge.model.loader import load_for_inference
+from lmforge.model.loss import masked_logprobs
 from lmforge.sft.data import SFTBatches, encode, read_jsonl, to_messages
 from lmforge.tokens.pack import is_val
 
@@ -37,10 +38,8 @@ def response_entropy(model, tokenizer, records: list[dict[str, Any]], batch_size
         b = SFTBatches.collate(samples[i:i + batch_size], tokenizer.pad_id or 0)
         logits = model(b["input_ids"], attention_mask=b["attention_mask"])[:, :-1].float()
         target = b["labels"][:, 1:]
-        ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none",
-                                               ignore_index=-100)
         n = (target != -100).sum(1).clamp(min=1)
-        out += (ce.sum(1) / n).tolist()
+        out += (-masked_logprobs(logits, target).sum(1) / n).tolist()
     return out
 
 
