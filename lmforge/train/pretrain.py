@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 
 from lmforge.config import dump_config
 from lmforge.tokens.loader import DataConfig, TokenLoader
-from lmforge.tokens.pack import read_manifest
+from lmforge.tokens.pack import read_manifest, tokenizer_hash
 from lmforge.errors import UserError
 from lmforge.model.source import ModelSource
 from lmforge.model.transformer import CausalLM
@@ -78,6 +78,17 @@ def start_model(cfg: PretrainConfig, vocab: int, tok: Tokenizer | None) -> Causa
     return model
 
 
+def check_data_tokenizer(cfg: PretrainConfig, manifest: dict, tok: Tokenizer | None) -> None:
+    """Packed ids mean nothing under another tokenizer: refuse data packed with a different one."""
+    packed = manifest.get("tokenizer_hash")
+    if tok is None or not packed or tokenizer_hash(tok) == packed:
+        return
+    raise UserError(f"data.path {cfg.data.path} was packed with another tokenizer (hash {packed}, "
+                    f"{manifest.get('vocab_size')} tokens) than {cfg.tokenizer_dir()} (hash {tokenizer_hash(tok)}, "
+                    f"{tok.vocab_size} tokens): repack it with `lmforge data pack --tokenizer "
+                    f"{cfg.tokenizer_dir()}`, or train with the tokenizer the data was packed with")
+
+
 def _tokenizer(cfg: PretrainConfig) -> Tokenizer | None:
     folder = cfg.tokenizer_dir()
     return Tokenizer.from_dir(folder) if folder and (Path(folder) / "tokenizer.json").is_file() else None
@@ -86,7 +97,9 @@ def _tokenizer(cfg: PretrainConfig) -> Tokenizer | None:
 def run_pretrain(cfg: PretrainConfig, created_by: str = "lmforge pretrain") -> tuple[TrainResult, dict]:
     """Train; returns the trainer's result and the tokens seen per source."""
     tok = _tokenizer(cfg)
-    vocab = read_manifest(cfg.data.path)["vocab_size"]
+    manifest = read_manifest(cfg.data.path)
+    check_data_tokenizer(cfg, manifest, tok)
+    vocab = manifest["vocab_size"]
     model = start_model(cfg, vocab, tok)
     d = init_distributed(pick_device(cfg.train.device).type)
     loader = TokenLoader(cfg.data, cfg.train.seq_len, cfg.train.batch_size, cfg.train.seed,

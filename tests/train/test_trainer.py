@@ -173,3 +173,25 @@ def test_no_weight_decay_on_norms_biases_embeddings():
     no_decay = {names[id(p)] for g in opt.param_groups if g["weight_decay"] == 0 for p in g["params"]}
     assert "model.embed_tokens.weight" in no_decay and "model.norm.weight" in no_decay
     assert not any("proj" in n for n in no_decay)
+
+
+def test_data_packed_with_another_tokenizer_is_refused(write_config, tmp_path, packed_dir):
+    from lmforge.cli import main
+    from lmforge.tokenizer import byte_tokenizer
+
+    other = tmp_path / "other-tok"
+    byte_tokenizer().save(other)
+    assert main(["pretrain", str(write_config()), f"tokenizer={other}", "train.max_steps=1"]) == 2
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()  # refused before any step
+
+
+def test_mismatch_message_names_both_folders(write_config, tmp_path, packed_dir):
+    from lmforge.errors import UserError
+    from lmforge.tokenizer import byte_tokenizer
+
+    other = tmp_path / "other-tok"
+    byte_tokenizer().save(other)
+    cfg = load_config(PretrainConfig, write_config(), [f"tokenizer={other}"])
+    with pytest.raises(UserError, match="packed with another tokenizer") as err:
+        run_pretrain(cfg)
+    assert str(packed_dir / "data") in str(err.value) and str(other) in str(err.value)
