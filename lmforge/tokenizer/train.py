@@ -3,6 +3,7 @@ transformers' AutoTokenizer and llama.cpp load them."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Iterable, Iterator, Literal
 
@@ -82,7 +83,16 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | Path,
         tokenizer = Tokenizer(tok, _config(tok_type, chat_template, extra))
     set_chat_template(tokenizer, chat_template)
     tokenizer.save(out_dir)
+    _warn_if_smaller(tokenizer.vocab_size, vocab_size, min_frequency)
     return tokenizer
+
+
+def _warn_if_smaller(got: int, asked: int, min_frequency: int) -> None:
+    """A vocabulary smaller than asked is a property of the text, not an error: say so and why."""
+    if got < asked:
+        print(f"warning: the tokenizer has {got:,} tokens, fewer than the vocab_size {asked:,} asked "
+              f"for: the training text has too few distinct pieces seen at least {min_frequency} times; "
+              "give it more text (or lower vocab_size)", file=sys.stderr)
 
 
 def _hf_model(tok_type: str, vocab_size: int, specials: list[str], min_frequency: int):

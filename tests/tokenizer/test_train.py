@@ -125,3 +125,19 @@ def test_stats_per_language_round_trip_and_overlap(tmp_path, trained, corpus_tex
     assert main(["tokenizer", "stats", str(bpe), "--input", str(data)]) == 0
     table = capsys.readouterr().out
     assert "chars_per_token" in table and "| this" in table
+
+
+def test_smaller_vocabulary_than_asked_warns_with_the_reason(tmp_path, capsys):
+    from lmforge.tokenizer.train import train_tokenizer
+
+    tok = train_tokenizer(["tiny text, tiny text."] * 20, 8000, tmp_path / "tok")
+    err = capsys.readouterr().err
+    assert tok.vocab_size < 8000
+    assert f"{tok.vocab_size:,} tokens, fewer than the vocab_size 8,000" in err and "more text" in err
+
+
+def test_full_vocabulary_does_not_warn(tmp_path, capsys, mixed_text):
+    from lmforge.tokenizer.train import train_tokenizer
+
+    tok = train_tokenizer([mixed_text] * 50, 300, tmp_path / "tok")
+    assert tok.vocab_size >= 300 and "fewer than the vocab_size" not in capsys.readouterr().err
