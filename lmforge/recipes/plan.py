@@ -16,6 +16,7 @@ from lmforge.grow.dus import dus_layers
 from lmforge.model.config import ModelConfig
 from lmforge.model.flops import flops_per_token, human, param_count
 from lmforge.model.io import load_config
+from lmforge.model.memory import TrainShape, estimate_training_memory
 from lmforge.model.source import ModelSource
 from lmforge.recipes.kinds import check_params
 from lmforge.tokenizer import Tokenizer
@@ -75,6 +76,15 @@ def _tokens(train: TrainConfig | None) -> int | None:
     return train.max_steps * train.batch_size * train.seq_len * train.grad_accum
 
 
+def _memory_gib(cfg: ModelConfig, train: TrainConfig) -> float:
+    """Per-GPU peak of one training step on one GPU (bf16 unless fp32 is set), see model/memory.py."""
+    shape = TrainShape(seq_len=train.seq_len, batch_size=train.batch_size,
+                       precision="fp32" if train.precision == "fp32" else "bf16",
+                       activation_checkpointing=train.activation_checkpointing,
+                       loss_impl="full" if train.loss_impl == "full" else "chunked")
+    return estimate_training_memory(cfg, shape).peak / 2**30
+
+
 def _stage_shape(kind: str, p: BaseModel, known: Known) -> ModelConfig | None:
     if kind == "model":
         return known.model(p)
@@ -100,7 +110,8 @@ def plan(recipe) -> list[dict[str, Any]]:
                        active_params=param_count(cfg, active=True), flops_per_token=flops_per_token(cfg, seq))
             tokens = _tokens(train if isinstance(train, TrainConfig) else None)
             if tokens:
-                row.update(tokens=tokens, train_flops=row["flops_per_token"] * tokens)
+                row.update(tokens=tokens, train_flops=row["flops_per_token"] * tokens,
+                           memory_gib_per_gpu=_memory_gib(cfg, train))
         rows.append(row)
     return rows
 
@@ -115,5 +126,6 @@ def print_plan(recipe) -> None:
                 line += f" ({human(r['active_params'])} active)"
             line += f" vocab {r['vocab_size']:,} {human(r['flops_per_token']):>8s} FLOPs/token"
         if "tokens" in r:
-            line += f" x {human(r['tokens'])} tokens = {r['train_flops']:.3g} FLOPs"
+            line += (f" x {human(r['tokens'])} tokens = {r['train_flops']:.3g} FLOPs,"
+                     f" peak {r['memory_gib_per_gpu']:.1f} GiB on one GPU")
         print(line)

@@ -158,3 +158,13 @@ def test_demo_tiny_and_resume_after_kill(tmp_path):
         assert measure in report, measure
     assert "| dpo |" in report and "ceval acc" in report
     assert "lmforge chat" in log
+
+
+def test_dry_run_estimates_training_memory_per_stage():
+    rows = {r["stage"]: r for r in plan(load_recipe(recipes_dir() / "solar-dus.yaml", ["scale=real"]))}
+    cont = rows["continue"]
+    # weights, gradients and AdamW moments in fp32 alone are 16 bytes per parameter
+    assert cont["memory_gib_per_gpu"] > 16 * cont["params"] / 2**30
+    assert "memory_gib_per_gpu" not in rows["grow"]  # no training in a growth stage
+    tiny = {r["stage"]: r for r in plan(load_recipe(recipes_dir() / "demo.yaml", []))}["pretrain"]
+    assert tiny["memory_gib_per_gpu"] < cont["memory_gib_per_gpu"] / 100
