@@ -8,18 +8,11 @@ from __future__ import annotations
 import argparse
 import os
 
-from lmforge.cli import build_parser
-
-
-def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in parser._actions:  # argparse keeps sub-parsers only here
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
+from lmforge.cli import build_parser, subcommands
 
 
 def _sections(parser: argparse.ArgumentParser, prefix: str) -> list[str]:
-    subs = _subcommands(parser)
+    subs = subcommands(parser)
     if subs and prefix != "lmforge":
         out = []
     else:

@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """A parser's sub-parsers by name (argparse keeps them only in its actions)."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)
@@ -51,7 +52,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
     parse the rest; `args.overrides` holds the overrides, `args.command_path` the verb's words."""
     node, words, i = parser, [], 0
     while i < len(argv) and not hasattr(node, "lmforge_verb"):
-        subs = _subparsers(node)
+        subs = subcommands(node)
         if argv[i] in subs:
             node, words = subs[argv[i]], words + [argv[i]]
         elif not argv[i].startswith("-") or not subs:

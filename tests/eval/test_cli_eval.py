@@ -10,8 +10,7 @@ import httpx
 import pytest
 import torch
 
-from lmforge.cli import build_parser, main, parse
-from lmforge.cli.derive import build_config
+from lmforge.cli import main
 from lmforge.errors import UserError
 from lmforge.eval import elo
 from lmforge.eval.contamination import ContaminationConfig, run_contamination
@@ -22,11 +21,7 @@ from lmforge.model.loader import load_for_inference, load_tokenizer
 from lmforge.recipes.runner import check_params  # registers the stage kinds
 from lmforge.recipes.stages.results import mc_config
 from lmforge.tokenizer.core import Tokenizer
-
-
-def _config(argv):
-    args = parse(build_parser(), argv)
-    return build_config(args.lmforge_verb, args, args.overrides)
+from tests.cli_config import config_of
 
 
 def test_mc_on_cpu_from_the_cli_gives_the_library_numbers(model_dir, ceval_dir, tmp_path, capsys):
@@ -45,13 +40,13 @@ def test_mc_on_cpu_from_the_cli_gives_the_library_numbers(model_dir, ceval_dir, 
 
 
 def test_cli_flag_override_and_recipe_stage_reach_the_same_config(model_dir, ceval_dir, tmp_path):
-    by_flag = _config(["eval", "mc", "--model", str(model_dir), "--tasks", f"ceval={ceval_dir}",
+    by_flag = config_of(["eval", "mc", "--model", str(model_dir), "--tasks", f"ceval={ceval_dir}",
                        "--shots", "2", "--device", "cpu", "--dtype", "fp32", "--chat", "--no-progress"])
-    by_override = _config(["eval", "mc", f"tasks.ceval={ceval_dir}", "--model", str(model_dir), "shots=2",
+    by_override = config_of(["eval", "mc", f"tasks.ceval={ceval_dir}", "--model", str(model_dir), "shots=2",
                            "device=cpu", "dtype=fp32", "chat=true", "progress=false"])
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "ceval").symlink_to(ceval_dir)
-    by_data_dir = _config(["eval", "mc", "--model", str(model_dir), "--tasks", "ceval",
+    by_data_dir = config_of(["eval", "mc", "--model", str(model_dir), "--tasks", "ceval",
                            "--data-dir", str(tmp_path / "data"), "shots=2", "--dtype", "fp32", "--chat",
                            "--no-progress"])
     assert by_flag == by_override

@@ -6,21 +6,16 @@ from __future__ import annotations
 import gguf
 import pytest
 
-from lmforge.cli import build_parser, main, parse
-from lmforge.cli.derive import build_config
+from lmforge.cli import main
 from lmforge.export.gguf import GGUFConfig, export_gguf
 from lmforge.recipes.runner import check_params  # registers the stage kinds
-
-
-def _config(argv):
-    args = parse(build_parser(), argv)
-    return build_config(args.lmforge_verb, args, args.overrides)
+from tests.cli_config import config_of
 
 
 def test_type_flag_key_value_and_stage_reach_the_same_field(model_dir, tmp_path):
     out = str(tmp_path / "m.gguf")
-    by_flag = _config(["export", "gguf", "--model", str(model_dir), "--out", out, "--type", "q8_0"])
-    by_key = _config(["export", "gguf", "type=q8_0", "--model", str(model_dir), "out=" + out])
+    by_flag = config_of(["export", "gguf", "--model", str(model_dir), "--out", out, "--type", "q8_0"])
+    by_key = config_of(["export", "gguf", "type=q8_0", "--model", str(model_dir), "out=" + out])
     assert by_flag == by_key == GGUFConfig(model=str(model_dir), out=out, type="q8_0")
     staged = check_params("export_gguf", {"model": str(model_dir), "type": "q8_0"}, "stages.g", out_dir=tmp_path)
     assert staged.model_copy(update={"out": out}) == by_flag

@@ -7,17 +7,12 @@ import pytest
 import torch
 import yaml
 
-from lmforge.cli import build_parser, main, parse
-from lmforge.cli.derive import build_config
+from lmforge.cli import main
 from lmforge.grow.dus import DUSConfig, dus_layers
 from lmforge.model import load_model, save_model
 from lmforge.model.io import read_weights
 from lmforge.recipes.runner import check_params  # registers the stage kinds
-
-
-def _config(argv):
-    args = parse(build_parser(), argv)
-    return build_config(args.lmforge_verb, args, args.overrides)
+from tests.cli_config import config_of
 
 
 @pytest.fixture
@@ -37,8 +32,8 @@ def test_dus_layers_is_the_one_arithmetic():
 
 def test_dus_flag_key_value_and_stage_reach_the_same_config(base, tmp_path):
     out = str(tmp_path / "g")
-    by_flag = _config(["grow", "dus", "--model", base, "--drop", "1", "--out", out])
-    by_key = _config(["grow", "dus", "drop=1", "--model", base, "out=" + out])
+    by_flag = config_of(["grow", "dus", "--model", base, "--drop", "1", "--out", out])
+    by_key = config_of(["grow", "dus", "drop=1", "--model", base, "out=" + out])
     assert by_flag == by_key == DUSConfig(model=base, drop=1, out=out)
     staged = check_params("grow_dus", {"model": base, "drop": 1, "data": "x"}, "stages.grow", out_dir=tmp_path / "s")
     assert staged.model_dump(include={"model", "drop", "target_layers"}) == \
@@ -74,9 +69,9 @@ def test_grow_errors_are_one_clear_line(base, tmp_path, capsys):
 def test_upcycle_and_vocab_stages_take_the_operation_configs(base, tmp_path):
     up = check_params("grow_upcycle", {"model": base, "experts": 4}, "stages.u", out_dir=tmp_path)
     assert (up.experts, up.top_k, up.router_std) == (4, 2, 0.01)
-    by_flag = _config(["grow", "upcycle", "--model", base, "--experts", "4", "--out", str(tmp_path)])
+    by_flag = config_of(["grow", "upcycle", "--model", base, "--experts", "4", "--out", str(tmp_path)])
     assert by_flag == up
     vocab = check_params("grow_vocab", {"model": base, "tokenizer": "t", "vocab_size": 9}, "stages.v",
                          out_dir=tmp_path)
-    assert vocab == _config(["grow", "vocab", "--model", base, "--tokenizer", "t", "vocab_size=9",
+    assert vocab == config_of(["grow", "vocab", "--model", base, "--tokenizer", "t", "vocab_size=9",
                              "--out", str(tmp_path)])

@@ -6,22 +6,19 @@ import json
 
 import pytest
 
-from lmforge.cli import build_parser, main, parse
-from lmforge.cli.derive import build_config
+from lmforge.cli import main
 from lmforge.model import load_model, preset
 from lmforge.model.flops import flops_per_token, param_count
 from lmforge.model.generate import SamplingParams, generate
 from lmforge.model.loader import load_for_inference, stop_token_ids
 from lmforge.recipes.runner import check_params  # registers the stage kinds
 from lmforge.tokenizer.chat_template import render
+from tests.cli_config import config_of
 from tests.export.conftest import model_dir  # noqa: F401  (fixture)
 
 SMALL = ["hidden_size=64", "intermediate_size=96", "num_hidden_layers=1", "vocab_size=300"]
 
 
-def _config(argv):
-    args = parse(build_parser(), argv)
-    return build_config(args.lmforge_verb, args, args.overrides)
 
 
 def test_init_info(tmp_path, capsys):
@@ -42,8 +39,8 @@ def test_init_info(tmp_path, capsys):
 
 def test_init_flag_key_value_and_model_stage_reach_the_same_fields(tmp_path):
     out = str(tmp_path / "m")
-    by_flag = _config(["model", "init", "--preset", "tiny", "num_hidden_layers=6", "--out", out, "--seed", "3"])
-    by_key = _config(["model", "init", "num_hidden_layers=6", "preset=tiny", "seed=3", "out=" + out])
+    by_flag = config_of(["model", "init", "--preset", "tiny", "num_hidden_layers=6", "--out", out, "--seed", "3"])
+    by_key = config_of(["model", "init", "num_hidden_layers=6", "preset=tiny", "seed=3", "out=" + out])
     assert by_flag == by_key and by_flag.overrides() == {"num_hidden_layers": 6}
     staged = check_params("model", {"preset": "tiny", "num_hidden_layers": 6, "seed": 3}, "stages.m")
     assert staged.fresh_config() == by_flag.fresh_config()
@@ -52,7 +49,7 @@ def test_init_flag_key_value_and_model_stage_reach_the_same_fields(tmp_path):
 
 def test_init_builds_what_model_source_builds(tmp_path):
     """The CLI's folder holds exactly the weights ModelSource.build makes (the one builder)."""
-    cfg = _config(["model", "init", "--preset", "tiny", *SMALL, "--out", str(tmp_path / "m")])
+    cfg = config_of(["model", "init", "--preset", "tiny", *SMALL, "--out", str(tmp_path / "m")])
     assert main(["model", "init", "--preset", "tiny", *SMALL, "--out", str(tmp_path / "m")]) == 0
     saved, built = load_model(tmp_path / "m").state_dict(), cfg.build().state_dict()
     assert saved.keys() == built.keys()
@@ -85,9 +82,9 @@ def test_generate_refuses_a_folder_without_tokenizer(tmp_path, capsys):
 
 
 def test_generate_flags_and_key_values_reach_the_same_fields(model_dir):  # noqa: F811
-    by_flag = _config(["generate", str(model_dir), "--prompt", "a", "--prompt", "b", "--max-new-tokens", "5",
+    by_flag = config_of(["generate", str(model_dir), "--prompt", "a", "--prompt", "b", "--max-new-tokens", "5",
                        "--chat", "--temperature", "0.5"])
-    by_key = _config(["generate", "max_new_tokens=5", str(model_dir), "--prompt", "a", "b", "chat=true",
+    by_key = config_of(["generate", "max_new_tokens=5", str(model_dir), "--prompt", "a", "b", "chat=true",
                       "temperature=0.5"])
     assert by_flag == by_key
     assert by_flag.prompt == ["a", "b"] and by_flag.chat and by_flag.max_new_tokens == 5

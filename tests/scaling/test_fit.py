@@ -112,12 +112,10 @@ def test_fit_cli_writes_json_and_plot(tmp_path, capsys):
 
 
 def test_fit_flag_and_key_value_reach_the_same_config(tmp_path):
-    from lmforge.cli import build_parser, parse
-    from lmforge.cli.derive import build_config
+    from tests.cli_config import config_of
 
     def config(argv):
-        args = parse(build_parser(), ["scaling", "fit", *argv])
-        return build_config(args.lmforge_verb, args, args.overrides)
+        return config_of(["scaling", "fit", *argv])
 
     by_flag = config(["r.csv", "--form", "compute", "--loss-column", "best_val_loss", "--bootstrap", "0"])
     by_key = config(["form=compute", "r.csv", "loss_column=best_val_loss", "bootstrap=0"])

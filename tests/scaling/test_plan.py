@@ -54,11 +54,9 @@ def test_plan_cli_errors(capsys, tmp_path):
 
 
 def _plan_config(argv):
-    from lmforge.cli import build_parser, parse
-    from lmforge.cli.derive import build_config
+    from tests.cli_config import config_of
 
-    args = parse(build_parser(), ["scaling", "plan", *argv])
-    return build_config(args.lmforge_verb, args, args.overrides)
+    return config_of(["scaling", "plan", *argv])
 
 
 def test_plan_hours_or_days_from_flag_key_value_and_recipe_stage():

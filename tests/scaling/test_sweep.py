@@ -84,16 +84,14 @@ def test_sweep_cli_needs_preset(tmp_path, capsys):
 
 def test_sweep_config_from_cli_file_and_settings(tmp_path):
     """Comma lists or repeated values, the base file with `pretrain.*` over it, one SweepConfig."""
-    from lmforge.cli import build_parser, parse
-    from lmforge.cli.derive import build_config
+    from tests.cli_config import config_of
 
     data = fake_data(tmp_path)
     base = tmp_path / "base.yaml"
     base.write_text(json.dumps(base_config(data)))
     argv = ["scaling", "sweep", str(base), "--depths", "1,2", "--tokens", "3.2e2", "640", "--out",
             str(tmp_path / "s"), "pretrain.train.batch_size=4"]
-    args = parse(build_parser(), argv)
-    cfg = build_config(args.lmforge_verb, args, args.overrides)
+    cfg = config_of(argv)
     same = SweepConfig(base=str(base), depths=[1, 2], tokens=[320, 640], out=str(tmp_path / "s"),
                        pretrain={"train": {"batch_size": 4}})
     assert cfg == same

@@ -51,13 +51,11 @@ def test_exit_and_quit_end_the_chat(model_dir):
 
 
 def test_chat_flags_key_values_and_run_chat(model_dir):
-    from lmforge.cli import build_parser, parse
-    from lmforge.cli.derive import build_config
     from lmforge.serve.chat import ChatConfig, run_chat
+    from tests.cli_config import config_of
 
     def config(argv):
-        args = parse(build_parser(), ["chat", *argv])
-        return build_config(args.lmforge_verb, args, args.overrides)
+        return config_of(["chat", *argv])
 
     by_flag = config([str(model_dir), "--max-tokens", "3", "--temperature", "0", "--system", "Be brief."])
     by_key = config(["max_new_tokens=3", str(model_dir), "temperature=0", "system=Be brief."])

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from lmforge.cli import build_parser, main, parse
-from lmforge.cli.derive import build_config
+from lmforge.cli import main
 from lmforge.serve.launch import LaunchConfig
 from lmforge.serve.server import model_name_for
-
-
-def _config(argv):
-    args = parse(build_parser(), ["serve", *argv])
-    return build_config(args.lmforge_verb, args, args.overrides)
+from tests.cli_config import config_of
 
 
 def test_serve_flags_and_key_values_reach_the_same_config(model_dir):
-    by_flag = _config([str(model_dir), "--port", "9001", "--max-batch", "4", "--api-key", "k"])
-    by_key = _config(["port=9001", str(model_dir), "max_batch=4", "api_key=k"])
+    by_flag = config_of(["serve", str(model_dir), "--port", "9001", "--max-batch", "4", "--api-key", "k"])
+    by_key = config_of(["serve", "port=9001", str(model_dir), "max_batch=4", "api_key=k"])
     assert by_flag == by_key == LaunchConfig(model=str(model_dir), port=9001, max_batch=4, api_key="k")
     app = by_flag.app_config()
     assert (app.model_name, app.api_key, app.max_tokens_cap) == (model_name_for(model_dir), "k", 512)

@@ -8,21 +8,16 @@ import json
 import pytest
 
 from lmforge.cli import build_parser, main, parse
-from lmforge.cli.derive import build_config
 from lmforge.recipes.runner import check_params  # registers the kinds
 from lmforge.train.pretrain import PretrainConfig
-
-
-def _config(argv):
-    args = parse(build_parser(), argv)
-    return build_config(args.lmforge_verb, args, args.overrides)
+from tests.cli_config import config_of
 
 
 def test_override_anywhere_flag_and_recipe_reach_the_same_field(write_config, tmp_path):
     path = str(write_config())
-    by_flag = _config(["pretrain", path, "--objective", "glm", "--fresh"])
-    by_override_first = _config(["pretrain", "objective=glm", path, "--fresh"])
-    by_override_last = _config(["pretrain", path, "--fresh", "objective=glm"])
+    by_flag = config_of(["pretrain", path, "--objective", "glm", "--fresh"])
+    by_override_first = config_of(["pretrain", "objective=glm", path, "--fresh"])
+    by_override_last = config_of(["pretrain", path, "--fresh", "objective=glm"])
     assert by_flag == by_override_first == by_override_last
     assert by_flag.objective == "glm"
     spec = {k: v for k, v in by_flag.model_dump(by_alias=True).items() if k != "out"}
@@ -32,14 +27,14 @@ def test_override_anywhere_flag_and_recipe_reach_the_same_field(write_config, tm
 
 def test_nested_override_after_a_flag_and_later_wins(write_config):
     path = str(write_config())
-    cfg = _config(["pretrain", path, "--fresh", "train.max_steps=5", "train.lr=0.01",
+    cfg = config_of(["pretrain", path, "--fresh", "train.max_steps=5", "train.lr=0.01",
                    "train.max_steps=7"])
     assert (cfg.train.max_steps, cfg.train.lr) == (7, 0.01)
 
 
 def test_value_of_an_option_is_not_taken_for_an_override(write_config, tmp_path):
     odd = tmp_path / "train.max_steps=9"  # a folder name that looks like an override
-    cfg = _config(["pretrain", str(write_config()), "--out", str(odd)])
+    cfg = config_of(["pretrain", str(write_config()), "--out", str(odd)])
     assert cfg.out == str(odd) and cfg.train.max_steps == 12
 
 
