@@ -120,7 +120,8 @@ class DDP(Strategy):
 
     def wrap(self, model: nn.Module) -> nn.Module:
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids)
+        self._wrapped = DistributedDataParallel(model, device_ids=ids)
+        return self._wrapped
 
     def accumulating(self, model: nn.Module, last: bool) -> AbstractContextManager:
         return nullcontext() if last else model.no_sync()
@@ -139,7 +140,18 @@ class DDP(Strategy):
         if dist.is_initialized():
             if ok:
                 dist.barrier()
+            self._drop_reducer()
             dist.destroy_process_group()
+
+    def _drop_reducer(self) -> None:
+        """Free DDP's reducer while the process group is still registered.
+
+        Otherwise the reducer, freed later with the traceback, may hold the group's last reference:
+        gloo's destructor then joins a worker thread that waits for the GIL this thread holds
+        (a deadlock seen in about 1 of 15 failing runs under load)."""
+        wrapped = getattr(self, "_wrapped", None)
+        if wrapped is not None and hasattr(wrapped, "reducer"):
+            del wrapped.reducer
 
 
 class FSDP2(DDP):
