@@ -58,7 +58,7 @@ def upcycle_model(dense: CausalLM, experts: int, top_k: int, router_std: float =
     moe.load_state_dict(sd, strict=not cfg.tie_word_embeddings, assign=True)
     if cfg.tie_word_embeddings:
         moe.lm_head.weight = moe.model.embed_tokens.weight
-    moe.model.rotary_emb = type(dense.model.rotary_emb)(cfg.head_size, cfg.rope_theta)
+    moe.model.rotary_emb = type(dense.model.rotary_emb)(cfg)
     return moe.eval()
 
 

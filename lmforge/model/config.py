@@ -4,12 +4,58 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lmforge.config import validate
 from lmforge.errors import UserError
 
-Architecture = Literal["llama", "qwen2", "mistral", "mixtral", "lmforge"]
+Architecture = Literal["llama", "qwen2", "qwen3", "mistral", "mixtral", "lmforge"]
+RopeType = Literal["linear", "dynamic", "yarn", "llama3"]
+
+
+class RopeScaling(BaseModel):
+    """RoPE scaling as transformers' `rope_scaling` (see lmforge/model/rope.py for the maths).
+
+    `linear` divides every frequency by `factor`; `dynamic` (NTK) raises the base once a
+    sequence is longer than max_position_embeddings; `yarn` interpolates the low frequencies,
+    keeps the high ones and scales attention; `llama3` is Llama 3.1's smooth interpolation.
+    `original_max_position_embeddings` defaults to the model's max_position_embeddings, as in
+    transformers. `type` is accepted as the older spelling of `rope_type`."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    rope_type: RopeType = Field(description="linear, dynamic, yarn or llama3")
+    factor: float = Field(ge=1.0, description="context extension factor")
+    original_max_position_embeddings: int | None = Field(None, gt=0, description="pretraining context length")
+    low_freq_factor: float | None = Field(None, gt=0, description="llama3: wavelengths above orig/low are scaled")
+    high_freq_factor: float | None = Field(None, gt=0, description="llama3: wavelengths below orig/high are kept")
+    beta_fast: float | None = Field(None, gt=0, description="yarn: rotations where interpolation stops (32)")
+    beta_slow: float | None = Field(None, gt=0, description="yarn: rotations where it is full (1)")
+    attention_factor: float | None = Field(None, gt=0, description="yarn: cos/sin scale (0.1 ln(factor) + 1)")
+    mscale: float | None = Field(None, description="yarn (DeepSeek form) attention factor numerator")
+    mscale_all_dim: float | None = Field(None, description="yarn (DeepSeek form) attention factor denominator")
+    truncate: bool | None = Field(None, description="yarn: round the correction range (default true)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _type_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "type" in data:
+            data = dict(data)
+            old = data.pop("type")
+            if data.setdefault("rope_type", old) != old:
+                raise UserError(f"rope_scaling: type {old!r} and rope_type {data['rope_type']!r} disagree")
+        return data
+
+    @model_validator(mode="after")
+    def _llama3_needs(self) -> "RopeScaling":
+        if self.rope_type == "llama3":
+            missing = [k for k in ("low_freq_factor", "high_freq_factor", "original_max_position_embeddings")
+                       if getattr(self, k) is None]
+            if missing:
+                raise UserError(f"rope_scaling of type llama3 needs {', '.join(missing)}")
+            if self.low_freq_factor >= self.high_freq_factor:
+                raise UserError("rope_scaling: llama3 low_freq_factor must be below high_freq_factor")
+        return self
 
 
 class ModelConfig(BaseModel):
@@ -30,6 +76,9 @@ class ModelConfig(BaseModel):
     rope_theta: float = 10000.0
     tie_word_embeddings: bool = False
     qkv_bias: bool = False  # Qwen2-style bias on q/k/v only
+    qk_norm: bool = False  # Qwen3: RMSNorm over each head of q and k, before RoPE
+    rope_scaling: RopeScaling | None = None  # context extension (linear, dynamic, yarn, llama3)
+    sliding_window: int | None = Field(None, gt=0)  # Mistral: each token sees the last N keys
     initializer_range: float = 0.02
     # MindLLM / DeepNet residual scaling (post-norm with alpha); needs lmforge to load.
     deepnorm: bool = False
@@ -72,10 +121,18 @@ class ModelConfig(BaseModel):
         if self.deepnorm:
             return "lmforge"
         if self.num_local_experts:
-            if self.qkv_bias:
-                return "lmforge"
-            return "mixtral"
-        return "qwen2" if self.qkv_bias else "llama"
+            return "lmforge" if self.qkv_bias or self.qk_norm else "mixtral"
+        if self.qk_norm:  # transformers' Qwen3 puts attention_bias on o_proj too
+            return "lmforge" if self.qkv_bias or self.sliding_window else "qwen3"
+        if self.qkv_bias:
+            return "lmforge" if self.sliding_window else "qwen2"
+        return "mistral" if self.sliding_window else "llama"
+
+    @property
+    def original_context(self) -> int:
+        """The pretraining context a rope scaling extends (max_position_embeddings without one)."""
+        rs = self.rope_scaling
+        return (rs and rs.original_max_position_embeddings) or self.max_position_embeddings
 
 
 def _llama(**kw: Any) -> dict[str, Any]:
@@ -130,3 +187,45 @@ def preset(name: str, **overrides: Any) -> ModelConfig:
         raise UserError(f"unknown model config key(s) {unknown}; valid keys: "
                         f"{', '.join(ModelConfig.model_fields)}")
     return validate(ModelConfig, fields, f"preset {name}")
+
+
+# Fields a model folder may change without touching its weights: how far attention reaches.
+FOLDER_OVERRIDES = ("rope_scaling", "max_position_embeddings", "rope_theta", "sliding_window")
+
+
+def _scaling_override(cfg: ModelConfig, new: Any) -> dict[str, Any] | None:
+    """A rope_scaling override merged over the folder's own (same type), its original context
+    filled in from the folder (max_position_embeddings before extension)."""
+    if not isinstance(new, dict):
+        return new
+    new = dict(new)
+    kind = new.get("rope_type", new.get("type"))
+    old = cfg.rope_scaling
+    merged = old.model_dump(exclude_none=True) if old and kind in (None, old.rope_type) else {}
+    merged.update(new)
+    if "type" in new:
+        merged.pop("rope_type", None)
+    if merged.get("rope_type", merged.get("type")) != "dynamic":  # dynamic NTK reads max_position_embeddings
+        merged.setdefault("original_max_position_embeddings", cfg.original_context)
+    return merged
+
+
+def with_folder_overrides(cfg: ModelConfig, overrides: dict[str, Any], source: str) -> ModelConfig:
+    """`cfg` (a folder's config) with context-extension overrides, e.g. `rope_scaling.type=yarn
+    rope_scaling.factor=4`. Without an explicit max_position_embeddings, a linear/yarn/llama3
+    scaling sets it to factor x the original context (dynamic NTK keeps it: it is the length
+    where the base starts to grow). Shape fields are refused: the weights fix them."""
+    if not overrides:
+        return cfg
+    shape = sorted(set(overrides) - set(FOLDER_OVERRIDES))
+    if shape:
+        raise UserError(f"{source}: {shape} would change the shapes of the folder's weights; a model "
+                        f"folder takes only {', '.join(FOLDER_OVERRIDES)} (a fresh `preset` takes any field)")
+    fields = {**cfg.model_dump(), **overrides}
+    if "rope_scaling" in overrides:
+        rs = fields["rope_scaling"] = _scaling_override(cfg, overrides["rope_scaling"])
+        if "max_position_embeddings" not in overrides:
+            fields["max_position_embeddings"] = cfg.original_context
+            if rs and rs.get("rope_type", rs.get("type")) != "dynamic" and isinstance(rs.get("factor"), (int, float)):
+                fields["max_position_embeddings"] = int(round(rs["factor"] * cfg.original_context))
+    return validate(ModelConfig, fields, source)

@@ -16,7 +16,7 @@ import lmforge
 from lmforge.config import format_validation_error
 from lmforge.errors import UserError
 from lmforge.files import atomic_dir
-from lmforge.model.config import ModelConfig
+from lmforge.model.config import ModelConfig, with_folder_overrides
 from lmforge.model.transformer import CausalLM
 
 SHARD_BYTES = 2 * 1024**3
@@ -25,10 +25,12 @@ INDEX_FILE = "model.safetensors.index.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                    "tokenizer.model", "chat_template.jinja")
 
-_ARCH_CLASSES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
+_ARCH_CLASSES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
                  "mixtral": "MixtralForCausalLM", "lmforge": "LmforgeForCausalLM",
                  "mistral": "MistralForCausalLM"}
-_SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "mixtral", "lmforge")
+_SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "qwen3", "mixtral", "lmforge")
+# keys of transformers' rope dict that are not scaling parameters
+_ROPE_NOT_SCALING = ("rope_theta", "partial_rotary_factor")
 
 
 class ModelFolderError(UserError):
@@ -62,16 +64,58 @@ def hf_config(cfg: ModelConfig) -> dict[str, Any]:
     }
     if arch == "llama":
         d.update(attention_bias=False, mlp_bias=False)
-    if arch == "qwen2":
+    if arch in ("qwen2", "qwen3"):
         d.update(use_sliding_window=False, sliding_window=None, max_window_layers=cfg.num_hidden_layers)
+    if arch == "qwen3":
+        d.update(attention_bias=False)
+    if arch == "mistral":
+        d.update(sliding_window=cfg.sliding_window)
     if arch == "mixtral":
         d.update(num_local_experts=cfg.num_local_experts, num_experts_per_tok=cfg.num_experts_per_tok,
-                 router_aux_loss_coef=cfg.router_aux_loss_coef, sliding_window=None,
+                 router_aux_loss_coef=cfg.router_aux_loss_coef, sliding_window=cfg.sliding_window,
                  output_router_logits=False)
     if arch == "lmforge":  # needs lmforge to load: record every field
         d.update(cfg.model_dump())
-        d["lmforge_note"] = "DeepNorm/MoE variant: load with lmforge.model.load_model"
+        d["lmforge_note"] = "DeepNorm/MoE/bias-with-q/k-norm variant: load with lmforge.model.load_model"
+    if cfg.rope_scaling is not None:
+        d["rope_scaling"] = hf_rope_scaling(cfg)
     return d
+
+
+def hf_rope_scaling(cfg: ModelConfig) -> dict[str, Any]:
+    """transformers' `rope_scaling` dict: `rope_type` and its older spelling `type` (read by
+    older transformers, vLLM and llama.cpp's converter), the factor, and the original context
+    spelled out where the type uses it, so every reader computes the same frequencies."""
+    rs = cfg.rope_scaling
+    d = {"rope_type": rs.rope_type, "type": rs.rope_type}
+    d.update(rs.model_dump(exclude={"rope_type"}, exclude_none=True))
+    if rs.rope_type in ("yarn", "llama3"):
+        d["original_max_position_embeddings"] = cfg.original_context
+    return d
+
+
+def _rope_scaling(d: dict[str, Any], source: str) -> dict[str, Any] | None:
+    """The scaling part of `rope_scaling` (transformers 4) or `rope_parameters` (transformers 5);
+    None for plain RoPE. A partial rotary factor is refused (every lmforge head is fully rotated)."""
+    rope = dict(d.get("rope_scaling") or d.get("rope_parameters") or {})
+    partial = rope.get("partial_rotary_factor", d.get("partial_rotary_factor", 1.0))
+    if partial != 1.0:
+        raise ModelFolderError(f"{source}: partial_rotary_factor {partial} is not supported")
+    rope = {k: v for k, v in rope.items() if k not in _ROPE_NOT_SCALING}
+    if rope.get("rope_type", rope.get("type")) in ("default", None):
+        return None
+    return rope
+
+
+def _sliding_window(d: dict[str, Any], mtype: str, source: str) -> int | None:
+    """Mistral/Mixtral's window; Qwen's only counts with use_sliding_window (refused: it spares
+    the first max_window_layers layers, which lmforge does not model)."""
+    if mtype in ("mistral", "mixtral"):
+        return d.get("sliding_window")
+    if mtype in ("qwen2", "qwen3") and d.get("use_sliding_window"):
+        raise ModelFolderError(f"{source}: use_sliding_window=true (Qwen per-layer sliding window) "
+                               "is not supported")
+    return None
 
 
 def config_from_hf(d: dict[str, Any], source: str = "config.json") -> ModelConfig:
@@ -80,11 +124,6 @@ def config_from_hf(d: dict[str, Any], source: str = "config.json") -> ModelConfi
     if mtype not in _SUPPORTED_TYPES:
         raise ModelFolderError(f"{source}: unsupported model_type {mtype!r}; lmforge loads "
                                f"{', '.join(_SUPPORTED_TYPES)}")
-    rope = d.get("rope_scaling") or {}
-    rope_params = d.get("rope_parameters") or {}
-    rope_type = rope.get("rope_type", rope.get("type")) or rope_params.get("rope_type", "default")
-    if rope_type not in ("default", None):
-        raise ModelFolderError(f"{source}: rope scaling {rope_type!r} is not supported")
     if mtype == "lmforge":
         try:
             return ModelConfig(**{k: v for k, v in d.items() if k in ModelConfig.model_fields})
@@ -99,9 +138,12 @@ def config_from_hf(d: dict[str, Any], source: str = "config.json") -> ModelConfi
             hidden_act=d.get("hidden_act", "silu"),
             max_position_embeddings=d.get("max_position_embeddings", 2048),
             rms_norm_eps=d.get("rms_norm_eps", 1e-6),
-            rope_theta=d.get("rope_theta", rope_params.get("rope_theta", 10000.0)),
+            rope_theta=d.get("rope_theta", (d.get("rope_parameters") or {}).get("rope_theta", 10000.0)),
+            rope_scaling=_rope_scaling(d, source),
+            sliding_window=_sliding_window(d, mtype, source),
             tie_word_embeddings=d.get("tie_word_embeddings", mtype == "qwen2"),
             qkv_bias=mtype == "qwen2" or bool(d.get("attention_bias")),
+            qk_norm=mtype == "qwen3",
             initializer_range=d.get("initializer_range", 0.02),
             num_local_experts=d.get("num_local_experts", 0) if mtype == "mixtral" else 0,
             num_experts_per_tok=d.get("num_experts_per_tok", 2),
@@ -115,8 +157,8 @@ def config_from_hf(d: dict[str, Any], source: str = "config.json") -> ModelConfi
         raise ModelFolderError(format_validation_error(e, source)) from None
     except (ValueError, TypeError) as e:
         raise ModelFolderError(f"{source}: {e}") from None
-    if mtype == "llama" and d.get("attention_bias"):
-        raise ModelFolderError(f"{source}: Llama attention_bias (bias on o_proj) is not supported")
+    if mtype in ("llama", "qwen3") and d.get("attention_bias"):
+        raise ModelFolderError(f"{source}: {mtype} attention_bias (bias on o_proj) is not supported")
     if d.get("mlp_bias"):
         raise ModelFolderError(f"{source}: mlp_bias is not supported")
     return cfg
@@ -135,12 +177,13 @@ def read_json(path: Path) -> dict[str, Any]:
         raise ModelFolderError(f"{path}: invalid JSON ({e})") from None
 
 
-def load_config(model_dir: str | Path) -> ModelConfig:
+def load_config(model_dir: str | Path, overrides: dict[str, Any] | None = None) -> ModelConfig:
+    """A folder's config; `overrides` may extend its context (see with_folder_overrides)."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ModelFolderError(f"{model_dir}: model folder not found")
     path = model_dir / "config.json"
-    return config_from_hf(read_json(path), str(path))
+    return with_folder_overrides(config_from_hf(read_json(path), str(path)), overrides or {}, str(model_dir))
 
 
 def _state_dict_to_save(model: CausalLM) -> dict[str, torch.Tensor]:
@@ -239,10 +282,11 @@ def read_weights(model_dir: str | Path) -> dict[str, torch.Tensor]:
 
 
 def load_model(model_dir: str | Path, device: str | torch.device = "cpu",
-               dtype: torch.dtype = torch.float32) -> CausalLM:
-    """Load an lmforge or transformers-saved Llama/Mistral/Qwen2/Mixtral safetensors folder."""
+               dtype: torch.dtype = torch.float32, overrides: dict[str, Any] | None = None) -> CausalLM:
+    """Load an lmforge or transformers-saved Llama/Mistral/Qwen2/Qwen3/Mixtral safetensors folder;
+    `overrides` may extend its context (rope_scaling, max_position_embeddings, ...)."""
     model_dir = Path(model_dir)
-    cfg = load_config(model_dir)
+    cfg = load_config(model_dir, overrides)
     with torch.device("meta"):
         model = CausalLM(cfg)
     tensors = read_weights(model_dir)
@@ -266,5 +310,5 @@ def load_model(model_dir: str | Path, device: str | torch.device = "cpu",
     model.load_state_dict({k: tensors[k] for k in expected}, strict=False, assign=False)
     if cfg.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight
-    model.model.rotary_emb = type(model.model.rotary_emb)(cfg.head_size, cfg.rope_theta).to(device)
+    model.model.rotary_emb = type(model.model.rotary_emb)(cfg).to(device)
     return model.to(dtype=dtype).eval()

@@ -3,6 +3,8 @@
 `ModelSource` is a model folder (`path`, also spelt `from`; ours or transformers'), or a fresh
 model of a `preset` whose fields may be overridden (`num_hidden_layers: 6`), with the
 vocabulary and special tokens taken from a `tokenizer` folder. A bare string is a folder.
+A folder takes the context-extension fields only (`rope_scaling.type=yarn rope_scaling.factor=4`,
+`max_position_embeddings`, `rope_theta`, `sliding_window`): continued pretraining at a longer context.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class ModelSource(BaseModel):
         return self
 
     def overrides(self) -> dict[str, Any]:
-        """The preset fields this source changes."""
+        """The preset fields (or a folder's context fields) this source changes."""
         return dict(self.model_extra or {})
 
     def tokenizer_dir(self) -> str | None:
@@ -62,10 +64,10 @@ class ModelSource(BaseModel):
 
     def config(self) -> ModelConfig:
         """The shape without building it: the folder's config, else the fresh preset's."""
-        return load_config(self.path) if self.path else self.fresh_config()
+        return load_config(self.path, self.overrides()) if self.path else self.fresh_config()
 
     def build(self, vocab_size: int | None = None, tok: Tokenizer | None = None) -> CausalLM:
         """Load the folder, or build a fresh preset model (seeded)."""
         if self.path:
-            return load_model(self.path)
+            return load_model(self.path, overrides=self.overrides())
         return build_model(self.fresh_config(vocab_size, tok), seed=self.seed)

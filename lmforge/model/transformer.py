@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmforge.model import rope
 from lmforge.model.activations import ACTIVATIONS
 from lmforge.model.cache import KVCache
 from lmforge.model.config import ModelConfig
@@ -40,22 +41,33 @@ class RMSNorm(nn.Module):
 
 
 class RotaryEmbedding(nn.Module):
-    """cos/sin tables; 2D positions (B, 2, T), as GLM uses, rotate each half of the head
-    dimension by one of the two position ids."""
+    """cos/sin tables, with the config's rope scaling (lmforge/model/rope.py); 2D positions
+    (B, 2, T), as GLM uses, rotate each half of the head dimension by one of the two position ids."""
 
-    def __init__(self, head_dim: int, theta: float):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
-        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim))
-        half = head_dim // 2
-        inv_half = 1.0 / (theta ** (torch.arange(0, half, 2, dtype=torch.float) / half))
+        self.config = cfg
+        inv_freq, self.attention_scaling = rope.inv_freq(cfg)
+        half = cfg.head_size // 2
         self.register_buffer("inv_freq", inv_freq, persistent=False)
-        self.register_buffer("inv_freq_2d", inv_half, persistent=False)
+        self.register_buffer("inv_freq_2d", rope.base_inv_freq(half, cfg.rope_theta), persistent=False)
 
     def forward(self, position_ids: torch.Tensor, dtype: torch.dtype):
-        inv = self.inv_freq_2d if position_ids.dim() == 3 else self.inv_freq
+        inv = self.inv_freq_2d if position_ids.dim() == 3 else self._inv_freq(position_ids)
         freqs = position_ids[..., None].float() * inv  # (B, [2,] T, d/2)
         emb = torch.cat((freqs, freqs), dim=-1)
+        if self.attention_scaling != 1.0:
+            return (emb.cos() * self.attention_scaling).to(dtype), (emb.sin() * self.attention_scaling).to(dtype)
         return emb.cos().to(dtype), emb.sin().to(dtype)
+
+    def _inv_freq(self, position_ids: torch.Tensor) -> torch.Tensor:
+        rs = self.config.rope_scaling
+        if rs is None or rs.rope_type != "dynamic":
+            return self.inv_freq
+        seq_len = int(position_ids.max()) + 1  # dynamic NTK: the base follows the longest position
+        if seq_len <= self.config.max_position_embeddings:
+            return self.inv_freq
+        return rope.inv_freq(self.config, seq_len)[0].to(self.inv_freq.device)
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -82,11 +94,17 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(h, self.n_kv * self.hd, bias=cfg.qkv_bias)
         self.v_proj = nn.Linear(h, self.n_kv * self.hd, bias=cfg.qkv_bias)
         self.o_proj = nn.Linear(self.n_heads * self.hd, h, bias=False)
+        if cfg.qk_norm:  # Qwen3: RMSNorm over each head's q and k (weights of head_dim)
+            self.q_norm = RMSNorm(self.hd, cfg.rms_norm_eps)
+            self.k_norm = RMSNorm(self.hd, cfg.rms_norm_eps)
 
     def forward(self, x, cos, sin, mask, cache: KVCache | None, layer: int):
         b, t, _ = x.shape
-        q = self.q_proj(x).view(b, t, self.n_heads, self.hd).transpose(1, 2)
-        k = self.k_proj(x).view(b, t, self.n_kv, self.hd).transpose(1, 2)
+        q = self.q_proj(x).view(b, t, self.n_heads, self.hd)
+        k = self.k_proj(x).view(b, t, self.n_kv, self.hd)
+        if hasattr(self, "q_norm"):
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
         v = self.v_proj(x).view(b, t, self.n_kv, self.hd).transpose(1, 2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
@@ -146,7 +164,7 @@ class Backbone(nn.Module):
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
         self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-        self.rotary_emb = RotaryEmbedding(cfg.head_size, cfg.rope_theta)
+        self.rotary_emb = RotaryEmbedding(cfg)
 
 
 def _attention_mask(attention_mask: torch.Tensor, q_len: int, past: int) -> torch.Tensor:
@@ -176,20 +194,38 @@ def document_positions(document_ids: torch.Tensor) -> torch.Tensor:
     return idx - torch.where(starts, idx, 0).cummax(-1).values
 
 
-def document_mask(document_ids: torch.Tensor, flex: bool | None = None):
+def document_mask(document_ids: torch.Tensor, flex: bool | None = None, window: int | None = None):
     """Causal attention within each document of a packed row: a FlexAttention BlockMask on
-    CUDA (when available and `flex` is not False), else a boolean (B, 1, T, T) SDPA mask."""
+    CUDA (when available and `flex` is not False), else a boolean (B, 1, T, T) SDPA mask.
+    `window` (a sliding window) also hides keys `window` or more positions back."""
     b, t = document_ids.shape
     if flex is None:
         flex = document_ids.is_cuda and create_block_mask is not None
     if flex:
         def same_doc(bi, _h, q, kv):
-            return (q >= kv) & (document_ids[bi, q] == document_ids[bi, kv])
+            near = (q - kv < window) if window else (q >= 0)
+            return (q >= kv) & (document_ids[bi, q] == document_ids[bi, kv]) & near
 
         return create_block_mask(same_doc, b, None, t, t, device=document_ids.device)
     pos = torch.arange(t, device=document_ids.device)
     causal = pos[None, :] <= pos[:, None]
+    if window:
+        causal = causal & (pos[:, None] - pos[None, :] < window)
     return (causal & (document_ids[:, :, None] == document_ids[:, None, :]))[:, None]
+
+
+def sliding_window_mask(mask: torch.Tensor | None, b: int, t: int, past: int, window: int,
+                        device: torch.device) -> torch.Tensor:
+    """`mask` (None = causal) restricted to the last `window` keys of each query, as Mistral's
+    sliding window (query i sees keys j with i - window < j <= i)."""
+    q_pos = torch.arange(past, past + t, device=device)[:, None]
+    k_pos = torch.arange(past + t, device=device)[None, :]
+    band = ((k_pos <= q_pos) & (q_pos - k_pos < window))[None, None]
+    if mask is None:
+        return band.expand(b, 1, t, past + t)
+    if mask.dtype == torch.bool:
+        return mask & band
+    return mask.masked_fill(~band, float("-inf"))
 
 
 class CausalLM(nn.Module):
@@ -235,7 +271,7 @@ class CausalLM(nn.Module):
         `output="loss"` gives the mean next-token cross-entropy, `"token_logprobs"` the (B, T-1)
         log-probabilities of labels[:, 1:] (0 where ignored)."""
         if document_ids is not None:
-            attention_mask = document_mask(document_ids)
+            attention_mask = document_mask(document_ids, window=self.config.sliding_window)
             position_ids = document_positions(document_ids) if position_ids is None else position_ids
         position_ids, mask = self._positions_and_mask(input_ids, attention_mask, position_ids, cache)
         x = self.model.embed_tokens(input_ids)
@@ -269,6 +305,9 @@ class CausalLM(nn.Module):
         elif mask is None and past > 0:
             mask = None if t == 1 else _attention_mask(
                 torch.ones(b, past + t, dtype=torch.bool, device=input_ids.device), t, past)
+        window = self.config.sliding_window
+        if window and past + t > window:
+            mask = sliding_window_mask(mask, b, t, past, window, input_ids.device)
         return position_ids, mask
 
     def label_output(self, hidden: torch.Tensor, labels: torch.Tensor, output: str = "loss") -> torch.Tensor:

@@ -212,13 +212,16 @@ def tiny_config(family: str, **overrides: Any) -> dict[str, Any]:
 
 def _randomize(model) -> None:
     """Random values where transformers' init leaves constants (norm weights ones, biases zeros),
-    so a stand-in exercises the norm scales and the q/k/v biases."""
+    so a stand-in exercises the norm scales and the q/k/v biases; q and k projections large
+    enough that attention is sharp, so a wrong rotary frequency shows in the logits."""
     import torch
 
     gen = torch.Generator().manual_seed(1234)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.endswith("norm.weight"):
+            if name.endswith(("q_proj.weight", "k_proj.weight")):
+                p.copy_(0.25 * torch.randn(p.shape, generator=gen))
+            elif name.endswith("norm.weight"):
                 p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=gen))
             elif name.endswith(".bias"):
                 p.copy_(0.1 * torch.randn(p.shape, generator=gen))
