@@ -227,5 +227,6 @@ def with_folder_overrides(cfg: ModelConfig, overrides: dict[str, Any], source: s
         if "max_position_embeddings" not in overrides:
             fields["max_position_embeddings"] = cfg.original_context
             if rs and rs.get("rope_type", rs.get("type")) != "dynamic" and isinstance(rs.get("factor"), (int, float)):
-                fields["max_position_embeddings"] = int(round(rs["factor"] * cfg.original_context))
+                original = rs.get("original_max_position_embeddings", cfg.original_context)
+                fields["max_position_embeddings"] = int(round(rs["factor"] * original))
     return validate(ModelConfig, fields, source)
