@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
+from lmforge.data import filters as quality, pii
 from lmforge.data.read import read_documents
 from lmforge.errors import UserError
 from lmforge.text import cjk_share, language, length_units, normalize
@@ -158,6 +159,8 @@ FILTERS: dict[str, Callable[..., bool]] = {
     "max_line_repetition": max_line_repetition, "max_ngram_repetition": max_ngram_repetition,
     "keep_languages": keep_languages, "max_perplexity": max_perplexity,
 }
+REWRITES.update(**quality.REWRITES, **pii.REWRITES)  # c4_lines, mask_pii
+FILTERS.update(quality.FILTERS)  # gopher_quality, c4_quality, fineweb_quality, ... (data/filters.py)
 
 DEFAULT_STEPS: list[dict[str, Any]] = [
     {"normalize": {}}, {"to_simplified": {}}, {"strip_control": {}}, {"strip_html": {}}, {"strip_urls": {}},
@@ -173,6 +176,7 @@ class StepStats:
     docs_out: int = 0
     chars_in: int = 0
     chars_out: int = 0
+    samples: list[str] = field(default_factory=list)  # the first few documents a filter removed
 
 
 @dataclass
@@ -203,6 +207,8 @@ class Cleaner:
             st.chars_in += len(text)
             if is_filter:
                 if not fn(text, **params):
+                    if len(st.samples) < 3:
+                        st.samples.append(text[:300])
                     return None
             else:
                 text = fn(text, **params)
