@@ -14,9 +14,12 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+import opencc
+
+from lmforge.data.minhash import ngram_hashes
 from lmforge.data import filters as quality, pii
 from lmforge.data.read import read_documents
 from lmforge.errors import UserError
@@ -30,6 +33,14 @@ _URL = re.compile(r"\b(?:https?://|ftp://|www\.)[^\s<>\"'，。）)]+", re.I)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _IP = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\ufeff]")
+_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+_TRAILING_SPACE = re.compile(r"[ \t]+\n")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_SPACES = re.compile(r"[ \t]{2,}")
+_WHITESPACE = re.compile(r"\s+")
+# cheap tests for "this regex cannot match": most documents have no URL, e-mail or IP address
+_URL_HINT = re.compile(r"://|www\.", re.I)
+_IP_HINT = re.compile(r"\d\.\d")
 
 
 # ---- rewrites: text -> text ---------------------------------------------------------------
@@ -38,28 +49,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\ufeff]
 
 
 @lru_cache(maxsize=1)
-def _t2s():
-    """OpenCC t2s plus a regex of every character that t2s can change.
-
-    opencc-python-reimplemented is pure Python (~0.1 MB/s); lines without such a character (all
-    English, nearly all simplified Chinese) are returned as they are, which is the same result.
-    """
-    import opencc
-
-    changing: set[str] = set()
-    for name in ("TSCharacters.txt", "TSPhrases.txt"):
-        for line in (Path(opencc.__file__).parent / "dictionary" / name).read_text("utf-8").splitlines():
-            key, _, values = line.partition("\t")
-            value = values.split(" ")[0]
-            changing.update(key if len(key) != len(value) else (k for k, v in zip(key, value) if k != v))
-    return opencc.OpenCC("t2s"), re.compile("[" + "".join(sorted(map(re.escape, changing))) + "]")
+def _t2s() -> opencc.OpenCC:
+    """OpenCC's C++ converter (the `opencc` package), built once per process."""
+    return opencc.OpenCC("t2s")
 
 
 def to_simplified(text: str) -> str:
-    cc, changing = _t2s()
-    if not changing.search(text):
-        return text
-    return "\n".join(cc.convert(line) if changing.search(line) else line for line in text.split("\n"))
+    """Traditional -> simplified Chinese (OpenCC t2s); text without a CJK character is returned as is."""
+    return _t2s().convert(text) if _CJK.search(text) else text
 
 
 def strip_control(text: str) -> str:
@@ -71,20 +68,20 @@ def strip_html(text: str) -> str:
 
 
 def strip_urls(text: str) -> str:
-    return _URL.sub("", text)
+    return _URL.sub("", text) if _URL_HINT.search(text) else text
 
 
 def strip_emails(text: str) -> str:
-    return _EMAIL.sub("", text)
+    return _EMAIL.sub("", text) if "@" in text else text
 
 
 def strip_ips(text: str) -> str:
-    return _IP.sub("", text)
+    return _IP.sub("", text) if _IP_HINT.search(text) else text
 
 
 def collapse_whitespace(text: str) -> str:
-    text = re.sub(r"[ \t]+\n", "\n", text)
-    return re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]{2,}", " ", text)).strip()
+    text = _TRAILING_SPACE.sub("\n", text)
+    return _BLANK_LINES.sub("\n\n", _SPACES.sub(" ", text)).strip()
 
 
 # ---- filters: text -> keep? -----------------------------------------------------------------
@@ -111,17 +108,22 @@ def max_line_repetition(text: str, max_dup_line_share: float = 0.3) -> bool:
 
 def max_ngram_repetition(text: str, n: int = 10, max_share: float = 0.2) -> bool:
     """Share of characters covered by the most frequent character n-gram (repeated boilerplate)."""
-    compact = re.sub(r"\s+", "", text)
+    compact = _WHITESPACE.sub("", text)
     if len(compact) < 2 * n:
         return True
-    grams = Counter(compact[i:i + n] for i in range(len(compact) - n + 1))
-    gram, count = grams.most_common(1)[0]
+    count = int(np.unique(ngram_hashes(compact, n), return_counts=True)[1].max())
     return count * n / len(compact) <= max_share if count > 1 else True
+
+
+@lru_cache(maxsize=8)
+def language_of(text: str, zh_threshold: float = 0.3) -> str:
+    """lmforge.text.language, remembered for the last few texts (the filter and the report ask twice)."""
+    return language(text, zh_threshold)
 
 
 def keep_languages(text: str, languages: tuple[str, ...] | list[str] = ("zh", "en"),
                    zh_threshold: float = 0.3) -> bool:
-    return language(text, zh_threshold) in languages
+    return language_of(text, zh_threshold) in languages
 
 
 @lru_cache(maxsize=4)

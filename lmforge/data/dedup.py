@@ -1,90 +1,134 @@
-"""Deduplication: exact (normalised hash) and near-duplicate (MinHash LSH on character 5-grams)."""
+"""Deduplication keys and the global duplicate graph.
+
+Per document: an exact key (xxh3-128 of the lower-cased text without whitespace/punctuation)
+and a MinHash signature (lmforge.data.minhash). Globally: documents sharing an exact key, or an
+LSH band whose pair is confirmed by estimated Jaccard >= threshold, are linked; in each connected
+component the document with the smallest id (the first in input order) is kept. Each step is a
+group-by on a key, so an engine can run it without the whole corpus on one machine.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+import xxhash
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
+from lmforge.data.minhash import band_hashes, bucket_pairs, jaccard, lsh_bands, minhasher
 from lmforge.errors import UserError
 
 _SPACE_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+DEFAULT_THRESHOLD = 0.6
 
 
-def normalized_hash(text: str) -> str:
-    """Hash of the text lower-cased without whitespace or punctuation."""
-    return hashlib.blake2b(_SPACE_PUNCT.sub("", text.lower()).encode(), digest_size=16).hexdigest()
+def exact_key(text: str) -> tuple[int, int]:
+    """128-bit hash (two uint64) of the text lower-cased without whitespace or punctuation."""
+    d = xxhash.xxh3_128_digest(_SPACE_PUNCT.sub("", text.lower()).encode())
+    return int.from_bytes(d[:8], "little"), int.from_bytes(d[8:], "little")
 
 
-def shingle_hashes(text: str, n: int = 5) -> np.ndarray:
-    """32-bit hashes of the character n-grams of the whitespace-collapsed, lower-cased text.
+@dataclass(frozen=True)
+class DedupSettings:
+    threshold: float = DEFAULT_THRESHOLD
+    num_perm: int = 128
+    ngram: int = 5
+    seed: int = 1
 
-    Vectorised (polynomial hash of code points + a 64-bit mixer) because hashing each shingle
-    with sha1 in Python, as datasketch does by default, dominated dedup time.
-    """
-    compact = re.sub(r"\s+", " ", text.lower()).strip()
-    codes = np.frombuffer(compact.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    if len(codes) < n:
-        codes = np.concatenate([codes, np.zeros(n - len(codes), dtype=np.uint64)])
-    h = np.zeros(len(codes) - n + 1, dtype=np.uint64)
-    for k in range(n):
-        h = h * np.uint64(0x100000001B3) + codes[k:len(codes) - n + 1 + k]
-    h ^= h >> np.uint64(33)  # murmur3 fmix64: spreads the polynomial hash over all bits
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    h ^= h >> np.uint64(33)
-    return np.unique(h >> np.uint64(32))
+    def __post_init__(self) -> None:
+        if not 0 < self.threshold <= 1:
+            raise UserError(f"threshold must be in (0, 1], got {self.threshold}")
+
+    @property
+    def bands(self) -> tuple[int, int]:
+        return lsh_bands(self.threshold, self.num_perm)
 
 
 @dataclass
-class DedupStats:
-    docs_in: int = 0
-    exact_duplicates: int = 0
-    near_duplicates: int = 0
+class DocKeys:
+    """Per document of a shard: global id, exact key (N, 2) and MinHash signature (N, num_perm)."""
 
-    @property
-    def docs_out(self) -> int:
-        return self.docs_in - self.exact_duplicates - self.near_duplicates
+    ids: np.ndarray
+    exact: np.ndarray
+    sigs: np.ndarray
+
+    @classmethod
+    def of(cls, ids: list[int], texts: list[str], s: DedupSettings) -> "DocKeys":
+        exact = np.array([exact_key(t) for t in texts], dtype=np.uint64).reshape(len(texts), 2)
+        return cls(np.array(ids, dtype=np.uint64), exact,
+                   minhasher(s.num_perm, s.ngram, s.seed).signatures(texts))
+
+    @classmethod
+    def concat(cls, parts: list["DocKeys"], num_perm: int) -> "DocKeys":
+        if not parts:
+            return cls(np.zeros(0, np.uint64), np.zeros((0, 2), np.uint64), np.zeros((0, num_perm), np.uint32))
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("ids", "exact", "sigs")))
 
 
-class Deduplicator:
-    """Keeps the first of each group of duplicates, streaming: `keep(text)` says whether it's new."""
+def confirmed(a: np.ndarray, b: np.ndarray, ids: np.ndarray, sigs: np.ndarray,
+              threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs whose estimated Jaccard is >= threshold (`ids` sorted, rows of `sigs`)."""
+    ia, ib = np.searchsorted(ids, a), np.searchsorted(ids, b)
+    ok = jaccard(sigs[ia], sigs[ib]) >= threshold
+    return a[ok], b[ok]
 
-    def __init__(self, threshold: float = 0.8, num_perm: int = 128, ngram: int = 5,
-                 exact: bool = True, near: bool = True, seed: int = 1):
-        if not 0 < threshold <= 1:
-            raise UserError(f"threshold must be in (0, 1], got {threshold}")
-        self.exact, self.near, self.ngram, self.num_perm, self.seed = exact, near, ngram, num_perm, seed
-        # LSH bands tuned for recall; candidates are then checked against the threshold
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
-        self.threshold = threshold
-        self.signatures: dict[str, MinHash] = {}
-        self.hashes: set[str] = set()
-        self.stats = DedupStats()
 
-    def minhash(self, text: str) -> MinHash:
-        m = MinHash(num_perm=self.num_perm, seed=self.seed, hashfunc=int)
-        m.update_batch(shingle_hashes(text, self.ngram).tolist())
-        return m
+def near_pairs(keys: DocKeys, s: DedupSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Confirmed near-duplicate pairs: candidates from each LSH band, checked by Jaccard."""
+    bands, rows = s.bands
+    bh = band_hashes(keys.sigs, bands, rows)
+    cand = [bucket_pairs(bh[:, j], keys.ids) for j in range(bands)]
+    pairs = np.unique(np.stack([np.concatenate([a for a, _ in cand]), np.concatenate([b for _, b in cand])], 1),
+                      axis=0) if cand else np.zeros((0, 2), np.uint64)
+    return confirmed(pairs[:, 0], pairs[:, 1], keys.ids, keys.sigs, s.threshold)
 
-    def keep(self, text: str) -> bool:
-        self.stats.docs_in += 1
-        if self.exact:
-            h = normalized_hash(text)
-            if h in self.hashes:
-                self.stats.exact_duplicates += 1
-                return False
-            self.hashes.add(h)
-        if self.near:
-            m = self.minhash(text)
-            if any(self.signatures[k].jaccard(m) >= self.threshold for k in self.lsh.query(m)):
-                self.stats.near_duplicates += 1
-                return False
-            key = str(self.stats.docs_in)
-            self.lsh.insert(key, m)
-            self.signatures[key] = m
-        return True
+
+def first_of_components(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Ids linked by edges a-b that are not the smallest id of their connected component
+    (only documents with an edge are looked at, so this scales with the duplicates)."""
+    nodes = np.unique(np.concatenate([a, b]))
+    if not len(nodes):
+        return nodes
+    n = len(nodes)
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (np.searchsorted(nodes, a), np.searchsorted(nodes, b))),
+                       shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    first = np.full(label.max() + 1, n)
+    np.minimum.at(first, label, np.arange(n))
+    return nodes[first[label] != np.arange(n)]
+
+
+@dataclass
+class Duplicates:
+    """Ids dropped as exact duplicates and as near duplicates (sorted arrays)."""
+
+    exact: np.ndarray
+    near: np.ndarray
+
+    @classmethod
+    def from_edges(cls, exact: tuple[np.ndarray, np.ndarray], near: tuple[np.ndarray, np.ndarray]) -> "Duplicates":
+        gone = first_of_components(np.concatenate([exact[0], near[0]]), np.concatenate([exact[1], near[1]]))
+        exact_ids = np.unique(exact[1])
+        return cls(exact_ids, np.setdiff1d(gone, exact_ids))
+
+    def all(self) -> np.ndarray:
+        return np.union1d(self.exact, self.near)
+
+
+def find_duplicates(keys: DocKeys, s: DedupSettings, near: bool = True) -> Duplicates:
+    """Exact and near duplicates among all documents of `keys` (ids in input order)."""
+    order = np.argsort(keys.ids, kind="stable")
+    keys = DocKeys(keys.ids[order], keys.exact[order], keys.sigs[order])
+    exact = bucket_pairs(keys.exact, keys.ids)
+    empty = (keys.ids[:0], keys.ids[:0])
+    return Duplicates.from_edges(exact, near_pairs(keys, s) if near else empty)
+
+
+def duplicate_flags(texts: list[str], s: DedupSettings | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """For a list of texts: (is exact duplicate, is near duplicate) of an earlier text."""
+    s = s or DedupSettings()
+    keys = DocKeys.of(list(range(len(texts))), texts, s)
+    dup = find_duplicates(keys, s)
+    return np.isin(keys.ids, dup.exact), np.isin(keys.ids, dup.near)

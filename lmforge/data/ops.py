@@ -6,6 +6,7 @@ these configs; the shared input fields (`input`, `field`, `txt_mode`, ...) are w
 from __future__ import annotations
 
 import glob
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Iterable, Literal
@@ -15,7 +16,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from lmforge.config import read_yaml
 from lmforge.data.clean import Cleaner
 from lmforge.data.corpus import demo_corpus
-from lmforge.data.pipeline import process_sources, write_jsonl_atomic
+from lmforge.data.dedup import DEFAULT_THRESHOLD
+from lmforge.data.pipeline import RunOptions, process_sources, write_jsonl_atomic
+from lmforge.data.remote import RemoteDocuments, expand_url, is_url, remote_by_source
 from lmforge.data.read import ReadStats, documents_by_source, expand, read_documents
 from lmforge.errors import UserError
 
@@ -33,7 +36,9 @@ class TextField(BaseModel):
 def check_inputs(paths: Iterable[str]) -> None:
     """A UserError for a path that is no file, folder or glob match."""
     for p in paths:
-        if not Path(p).exists() and not glob.glob(str(p), recursive=True):
+        if is_url(p):
+            expand_url(str(p))
+        elif not Path(p).exists() and not glob.glob(str(p), recursive=True):
             raise UserError(f"{p}: no such file, folder or glob match")
 
 
@@ -67,7 +72,13 @@ class Inputs(TextInputs):
     strict: bool = Field(False, description="stop at the first malformed record instead of skipping it")
 
     def documents(self) -> Iterable[str]:
-        return read_documents(expand(self.input), self.field, self.txt_mode, self.strict, ReadStats())
+        local = [p for p in self.input if not is_url(p)]
+        remote = [p for p in self.input if is_url(p)]
+        if not remote:
+            return read_documents(expand(local), self.field, self.txt_mode, self.strict, ReadStats())
+        docs = [RemoteDocuments([u for p in remote for u in expand_url(p)], self.field, self.strict)]
+        return itertools.chain(read_documents(expand(local), self.field, self.txt_mode, self.strict), *docs) \
+            if local else docs[0]
 
 
 class SourcedInputs(Inputs):
@@ -79,12 +90,26 @@ class SourcedInputs(Inputs):
     def by_source(self) -> dict[str, Iterable[str]]:
         if self.source:
             return {self.source: self.documents()}
-        return documents_by_source(self.input, self.field, self.txt_mode, self.strict)
+        local = [p for p in self.input if not is_url(p)]
+        by: dict[str, Iterable[str]] = dict(documents_by_source(local, self.field, self.txt_mode, self.strict)) \
+            if local else {}
+        for name, docs in remote_by_source([p for p in self.input if is_url(p)], self.field, self.strict).items():
+            by[name] = itertools.chain(by[name], docs) if name in by else docs
+        return by
 
 
 class DedupOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    threshold: float = Field(0.8, gt=0, le=1, description="MinHash near-duplicate Jaccard threshold")
+    threshold: float = Field(DEFAULT_THRESHOLD, gt=0, le=1,
+                             description="near-duplicate Jaccard threshold (MinHash, character 5-grams)")
+    engine: Literal["local", "ray"] = Field("local", description="local process pool, or Ray Data (a local or "
+                                                                 "existing Ray cluster)")
+    workers: int | None = Field(None, ge=1, description="worker processes (default: all cores)")
+    address: str | None = Field(None, description="Ray cluster address for --engine ray (default: start Ray "
+                                                  "locally; 'auto': the cluster this machine joined)")
+
+    def run_options(self) -> RunOptions:
+        return RunOptions(self.engine, self.workers, self.address)
 
 
 class CleanOptions(DedupOptions):
@@ -127,7 +152,8 @@ class CleanResult:
 
 def clean_sources(docs: dict[str, Iterable[str]], out: str | Path, opts: CleanOptions) -> CleanResult:
     """Clean (and deduplicate) documents by source into `out`, with the report."""
-    report = process_sources(docs, out, opts.steps, dedup=opts.dedup, dedup_threshold=opts.threshold)
+    report = process_sources(docs, out, opts.steps, dedup=opts.dedup, dedup_threshold=opts.threshold,
+                             run=opts.run_options())
     return CleanResult(Path(out), report)
 
 
@@ -138,7 +164,8 @@ def run_clean(cfg: CleanConfig) -> CleanResult:
 
 def run_dedup(cfg: DedupConfig) -> CleanResult:
     """`lmforge data dedup`: exact + MinHash dedup only (no cleaning steps)."""
-    return clean_sources(cfg.by_source(), cfg.out, CleanOptions(steps=[], threshold=cfg.threshold))
+    opts = CleanOptions(steps=[], **DedupOptions.model_validate(cfg.model_dump(include=set(DedupOptions.model_fields))).model_dump())
+    return clean_sources(cfg.by_source(), cfg.out, opts)
 
 
 class DemoCorpusOptions(BaseModel):

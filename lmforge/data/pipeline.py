@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Iterable, Iterator
+
+import numpy as np
 
 from tqdm import tqdm
 
-from lmforge.data.clean import Cleaner, language
-from lmforge.data.dedup import Deduplicator
+from lmforge.data.dedup import DEFAULT_THRESHOLD, DedupSettings, Duplicates
+from lmforge.data.engines import default_workers, empty_duplicates, local_duplicates, local_map
+from lmforge.data.outdir import fresh_output_dir
+from lmforge.data.shards import LANGS, ShardResult, ShardTask, chunks, part_paths, process_shard
 from lmforge.files import atomic_open
 from lmforge.report import markdown_table
+
+SAMPLES = 3  # removed documents shown per step
 
 
 def write_jsonl_atomic(path: Path, records: Iterable[dict[str, Any]]) -> int:
@@ -24,42 +31,116 @@ def write_jsonl_atomic(path: Path, records: Iterable[dict[str, Any]]) -> int:
     return n
 
 
+@dataclass
+class RunOptions:
+    """How the shards run: engine, workers, Ray address."""
+
+    engine: str = "local"
+    workers: int | None = None
+    address: str | None = None
+
+
+def _tasks(sources: dict[str, Iterable[str]], parts: Path, steps: list[dict[str, Any]] | None,
+           dedup: DedupSettings | None) -> Iterator[ShardTask]:
+    index = 0
+    for name, docs in sources.items():
+        for texts in chunks(tqdm(docs, desc=f"read {name}", unit="doc", mininterval=2.0)):
+            yield ShardTask(index, name, texts, str(parts), steps, dedup)
+            index += 1
+
+
+def _map(tasks: Iterator[ShardTask], run: RunOptions) -> list[ShardResult]:
+    workers = run.workers or default_workers()
+    if run.engine == "ray":
+        from lmforge.data.ray_engine import ray_map
+        return ray_map(process_shard, tasks, workers, run.address)
+    return list(local_map(process_shard, tasks, workers))
+
+
+def _duplicates(parts: Path, results: list[ShardResult], dedup: DedupSettings | None, run: RunOptions) -> Duplicates:
+    if dedup is None:
+        return empty_duplicates()
+    indices = [r.index for r in results]
+    if run.engine == "ray":
+        from lmforge.data.ray_engine import ray_duplicates
+        return ray_duplicates(str(parts), indices, dedup)
+    return local_duplicates(str(parts), indices, dedup)
+
+
+def _new_counts() -> dict[str, Any]:
+    return {"docs_in": 0, "chars_in": 0, "dropped_by_filters": 0, "duplicates": 0,
+            "docs_out": 0, "chars_out": 0, "zh_docs": 0, "en_docs": 0, "other_docs": 0}
+
+
+def _write_source(f: BinaryIO, results: list[ShardResult], parts: Path, dropped: np.ndarray,
+                  counts: dict[str, Any], lengths: dict[str, list[int]]) -> None:
+    """Append each shard's kept lines that are not duplicates, and count them."""
+    for r in results:
+        counts["docs_in"] += r.docs_in
+        counts["chars_in"] += r.chars_in
+        counts["dropped_by_filters"] += r.dropped_by_filters
+        jsonl, npz = part_paths(parts, r.index)
+        with np.load(npz) as z:
+            ids, chars, lang, nbytes = z["ids"], z["chars"], z["lang"], z["nbytes"]
+        keep = ~np.isin(ids, dropped)
+        counts["duplicates"] += int((~keep).sum())
+        data, ends = jsonl.read_bytes(), np.cumsum(nbytes)
+        f.write(b"".join(data[e - n:e] for e, n, k in zip(ends, nbytes, keep) if k))
+        for code, name in enumerate(LANGS):
+            mine = keep & (lang == code)
+            counts[f"{name}_docs"] += int(mine.sum())
+            lengths[name] += chars[mine].tolist()
+        counts["docs_out"] += int(keep.sum())
+        counts["chars_out"] += int(chars[keep].sum())
+        jsonl.unlink()
+        npz.unlink()
+
+
+def _sum_steps(results: list[ShardResult]) -> dict[str, dict[str, Any]]:
+    """Per-step counts added over shards (lists, such as removed samples, keep the first few)."""
+    total: dict[str, dict[str, Any]] = {}
+    for r in results:
+        for name, st in r.steps.items():
+            acc = total.setdefault(name, {k: [] if isinstance(v, list) else 0 for k, v in st.items()})
+            for k, v in st.items():
+                acc[k] = (acc[k] + v)[:SAMPLES] if isinstance(v, list) else acc[k] + v
+    return total
+
+
 def process_sources(sources: dict[str, Iterable[str]], out_dir: str | Path,
                     clean_steps: list[dict[str, Any]] | None = None, dedup: bool = True,
-                    dedup_threshold: float = 0.8) -> dict[str, Any]:
+                    dedup_threshold: float = DEFAULT_THRESHOLD, run: RunOptions | None = None) -> dict[str, Any]:
     """Write out_dir/<source>.jsonl ({"text", "lang"}) and out_dir/report.{json,md,png}.
 
-    Deduplication runs across all sources (a document repeated in two sources is kept once).
+    Shards are cleaned in parallel (`run`); deduplication is global across all sources and
+    shards (a document repeated anywhere is kept once, at its first occurrence). The folder is
+    replaced in one step at the end: a failed or killed run leaves `out_dir` as it was.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dedup_ = Deduplicator(threshold=dedup_threshold) if dedup else None
+    run = run or RunOptions()
+    settings = DedupSettings(threshold=dedup_threshold) if dedup else None
+    with fresh_output_dir(out_dir) as tmp:
+        parts = tmp / ".parts"
+        parts.mkdir()
+        results = _map(_tasks(sources, parts, clean_steps, settings), run)
+        dups = _duplicates(parts, results, settings, run)
+        report = _write_outputs(tmp, sources, results, parts, dups)
+        if settings is not None:
+            report["dedup"] = {"exact_duplicates": int(len(dups.exact)), "near_duplicates": int(len(dups.near)),
+                               "threshold": dedup_threshold}
+        parts.rmdir()
+        _write_report(tmp, report)
+    return report
+
+
+def _write_outputs(tmp: Path, sources: dict[str, Iterable[str]], results: list[ShardResult], parts: Path,
+                   dups: Duplicates) -> dict[str, Any]:
     report: dict[str, Any] = {"sources": {}, "steps": {}}
-    lengths: dict[str, list[int]] = {"zh": [], "en": [], "other": []}
+    dropped = dups.all()
     for name, docs in sources.items():
-        cleaner = Cleaner(steps=clean_steps) if clean_steps is not None else Cleaner()
-        counts = {"docs_in": 0, "chars_in": 0, "dropped_by_filters": 0, "duplicates": 0,
-                  "docs_out": 0, "chars_out": 0, "zh_docs": 0, "en_docs": 0, "other_docs": 0}
-
-        def kept() -> Iterable[dict[str, Any]]:
-            for text in tqdm(docs, desc=f"clean {name}", unit="doc", mininterval=2.0):
-                counts["docs_in"] += 1
-                counts["chars_in"] += len(text)
-                cleaned = cleaner(text)
-                if cleaned is None:
-                    counts["dropped_by_filters"] += 1
-                    continue
-                if dedup_ is not None and not dedup_.keep(cleaned):
-                    counts["duplicates"] += 1
-                    continue
-                lang = language(cleaned)
-                counts["docs_out"] += 1
-                counts["chars_out"] += len(cleaned)
-                counts[f"{lang}_docs"] += 1
-                lengths[lang].append(len(cleaned))
-                yield {"text": cleaned, "lang": lang}
-
-        write_jsonl_atomic(out_dir / f"{name}.jsonl", kept())
+        mine = [r for r in results if r.source == name]
+        counts = _new_counts()
+        with open(tmp / f"{name}.jsonl", "wb") as f:
+            _write_source(f, mine, parts, dropped, counts, report.setdefault("_lengths", {k: [] for k in LANGS}))
         if counts["docs_in"] != counts["docs_out"] + counts["dropped_by_filters"] + counts["duplicates"]:
             raise AssertionError(f"{name}: document accounting does not balance: {counts}")
         read = getattr(docs, "stats", None)  # data.read.Documents count malformed records
@@ -67,17 +148,17 @@ def process_sources(sources: dict[str, Iterable[str]], out_dir: str | Path,
             counts["records_skipped"] = read.skipped
             report.setdefault("skipped", {})[name] = read.summary()
         report["sources"][name] = counts
-        report["steps"][name] = {k: vars(v) for k, v in cleaner.stats.items()}
-    if dedup_ is not None:
-        report["dedup"] = {"exact_duplicates": dedup_.stats.exact_duplicates,
-                           "near_duplicates": dedup_.stats.near_duplicates,
-                           "threshold": dedup_threshold}
+        report["steps"][name] = _sum_steps(mine)
+    return report
+
+
+def _write_report(out_dir: Path, report: dict[str, Any]) -> None:
+    lengths = report.pop("_lengths", {k: [] for k in LANGS})
     total_out = sum(s["chars_out"] for s in report["sources"].values()) or 1
     report["zh_char_share"] = sum(lengths["zh"]) / total_out
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     (out_dir / "report.md").write_text(report_markdown(report), encoding="utf-8")
     _length_histogram(lengths, out_dir / "lengths.png")
-    return report
 
 
 def report_markdown(report: dict[str, Any]) -> str:

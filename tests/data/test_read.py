@@ -120,4 +120,4 @@ def test_failing_clean_leaves_no_temp_file(tmp_path):
     out = tmp_path / "out"
     with pytest.raises(DataError):
         process_sources({"web": docs()}, out)
-    assert sorted(p.name for p in out.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither out nor a temp folder

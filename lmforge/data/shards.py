@@ -1,0 +1,91 @@
+"""One shard of the clean + dedup pipeline, as a worker runs it.
+
+A shard is a chunk of one source's documents. The worker cleans them, writes the kept lines
+(`{"text", "lang"}` jsonl, exactly as they go out) to `<parts>/<index>.jsonl` and their keys
+(global id = shard index << 32 | row, exact key, MinHash signature, length, language) to
+`<parts>/<index>.npz`, and returns the counts. Nothing here knows about pools or clusters.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from lmforge.data.clean import Cleaner, language_of
+from lmforge.data.dedup import DedupSettings, DocKeys
+
+LANGS = ("zh", "en", "other")
+ROW_BITS = 32
+
+
+@dataclass
+class ShardTask:
+    index: int
+    source: str
+    texts: list[str]
+    parts: str
+    steps: list[dict[str, Any]] | None = None
+    dedup: DedupSettings | None = None
+
+
+@dataclass
+class ShardResult:
+    index: int
+    source: str
+    docs_in: int = 0
+    chars_in: int = 0
+    dropped_by_filters: int = 0
+    steps: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def chunks(texts: Iterable[str], max_docs: int = 2000, max_chars: int = 4_000_000) -> Iterator[list[str]]:
+    """Lists of documents of bounded size, in order."""
+    buf: list[str] = []
+    n = 0
+    for t in texts:
+        buf.append(t)
+        n += len(t)
+        if len(buf) >= max_docs or n >= max_chars:
+            yield buf
+            buf, n = [], 0
+    if buf:
+        yield buf
+
+
+def part_paths(parts: str | Path, index: int) -> tuple[Path, Path]:
+    return Path(parts) / f"{index:08d}.jsonl", Path(parts) / f"{index:08d}.npz"
+
+
+def process_shard(task: ShardTask) -> ShardResult:
+    """Clean one shard; write its kept lines and keys to the parts folder; the counts."""
+    cleaner = Cleaner(steps=task.steps) if task.steps is not None else Cleaner()
+    res = ShardResult(task.index, task.source, docs_in=len(task.texts), chars_in=sum(map(len, task.texts)))
+    ids, kept = [], []
+    for row, text in enumerate(task.texts):
+        cleaned = cleaner(text)
+        if cleaned is None:
+            res.dropped_by_filters += 1
+            continue
+        ids.append(task.index << ROW_BITS | row)
+        kept.append(cleaned)
+    res.steps = {k: vars(v) for k, v in cleaner.stats.items()}
+    langs = [language_of(t) for t in kept]
+    lines = [(json.dumps({"text": t, "lang": lang}, ensure_ascii=False) + "\n").encode() for t, lang in zip(kept, langs)]
+    jsonl, npz = part_paths(task.parts, task.index)
+    jsonl.write_bytes(b"".join(lines))
+    keys = (DocKeys.of(ids, kept, task.dedup) if task.dedup else
+            DocKeys(np.array(ids, dtype=np.uint64), np.zeros((len(ids), 2), np.uint64), np.zeros((len(ids), 0), np.uint32)))
+    np.savez(npz, ids=np.array(ids, dtype=np.uint64), exact=keys.exact, sigs=keys.sigs,
+             chars=np.array([len(t) for t in kept], dtype=np.int64),
+             lang=np.array([LANGS.index(x) for x in langs], dtype=np.uint8),
+             nbytes=np.array([len(x) for x in lines], dtype=np.int64))
+    return res
+
+
+def load_keys(parts: str | Path, index: int) -> DocKeys:
+    with np.load(part_paths(parts, index)[1]) as z:
+        return DocKeys(z["ids"], z["exact"], z["sigs"])
