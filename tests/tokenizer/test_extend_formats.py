@@ -1,0 +1,191 @@
+"""`tokenizer extend` on each format a real base ships (SentencePiece tokenizer.model, a Llama-2
+style tokenizer.json with byte fallback and Metaspace, a Llama-3 style byte-level BPE): base ids and
+English kept, Chinese shorter, transformers agrees, chat templates render, GGUF carries it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import gguf
+import pytest
+import sentencepiece as spm
+
+from lmforge.export.gguf import export_gguf
+from lmforge.tokenizer import Tokenizer
+from lmforge.tokenizer.chat_template import render
+from lmforge.tokenizer.extend import extend_tokenizer
+from tests.tokenizer import formats as F
+
+ADD_SIZE = 4000
+MIXED = "The quick brown fox, 1998 年 12 月 31 日。中共中央总书记发表了新年讲话！  Two  spaces.\n子曰：学而时习之。"
+CHAT = [{"role": "system", "content": "你是一个有用的助手。"}, {"role": "user", "content": "今天天气怎么样？"},
+        {"role": "assistant", "content": "今天天气很好，适合去公园散步。"}, {"role": "user", "content": "Thanks!"}]
+GGUF_MODEL = {"spm": "llama", "llama-json": "llama", "bytelevel": "gpt2"}
+
+
+@pytest.fixture(scope="module")
+def chinese_held_out() -> str:
+    return F.reviews("neg", 20_000)
+
+
+@pytest.fixture(scope="module")
+def extended(tmp_path_factory):
+    """format -> (base folder, extended folder, extend's result); the addition is trained on
+    300K characters of Chinese reviews through `extend --train-on`."""
+    root = tmp_path_factory.mktemp("formats")
+    zh = root / "zh.jsonl"
+    zh.write_text("\n".join(json.dumps({"text": t}, ensure_ascii=False)
+                            for t in F.reviews("pos", 300_000).splitlines() if t.strip()), encoding="utf-8")
+    out = {}
+    for name, make in F.MAKERS.items():
+        base = make(root / f"base-{name}")
+        info = extend_tokenizer(base, None, root / f"ext-{name}", train_on=[str(zh)], add_size=ADD_SIZE)
+        out[name] = (base, root / f"ext-{name}", info)
+    return out
+
+
+def _load(folder):
+    from lmforge.tokenizer.formats import load_tokenizer
+
+    return load_tokenizer(folder)
+
+
+@pytest.mark.parametrize("fmt", F.FORMATS)
+def test_extension_keeps_ids_and_english_and_shortens_chinese(extended, chinese_held_out, fmt):
+    base_dir, ext_dir, info = extended[fmt]
+    base, ext = _load(base_dir), Tokenizer.from_dir(ext_dir)
+    assert info["format"] == {"spm": "sentencepiece", "llama-json": "metaspace-bpe", "bytelevel": "bytelevel-bpe"}[fmt]
+    assert info["added"] > 1000 and ext.vocab_size == base.vocab_size + info["added"]
+    for piece, i in base.tok.get_vocab(with_added_tokens=True).items():
+        assert ext.tok.token_to_id(piece) == i
+    english = F.english(held_out=True)
+    assert ext.encode(english) == base.encode(english)
+    before, after = len(base.encode(chinese_held_out)), len(ext.encode(chinese_held_out))
+    print(f"{fmt}: {len(chinese_held_out)} Chinese characters, {before} -> {after} tokens, "
+          f"{before / after:.2f}x fewer")
+    assert before / after >= 1.5, (before, after)
+    assert ext.decode(ext.encode(chinese_held_out)) == chinese_held_out
+
+
+@pytest.mark.parametrize("fmt", F.FORMATS)
+def test_autotokenizer_and_sentencepiece_give_lmforge_ids(extended, chinese_held_out, fmt):
+    from transformers import AutoTokenizer
+
+    _, ext_dir, _ = extended[fmt]
+    ours = Tokenizer.from_dir(ext_dir)
+    theirs = AutoTokenizer.from_pretrained(ext_dir)
+    for text in (MIXED, chinese_held_out[:3000]):
+        assert theirs(text, add_special_tokens=False)["input_ids"] == ours.encode(text)
+    assert len(theirs) == ours.vocab_size
+    if fmt == "spm":  # the extended tokenizer.model encodes like tokenizer.json (llama.cpp uses the .model)
+        sp = spm.SentencePieceProcessor(model_file=str(ext_dir / "tokenizer.model"))
+        assert sp.get_piece_size() == ours.vocab_size
+        for text in (MIXED, chinese_held_out[:3000]):
+            assert sp.encode(text) == ours.encode(text)
+
+
+@pytest.mark.parametrize("fmt", F.FORMATS)
+def test_chat_template_renders_like_transformers(extended, fmt):
+    from transformers import AutoTokenizer
+
+    _, ext_dir, _ = extended[fmt]
+    ours = Tokenizer.from_dir(ext_dir)
+    messages = CHAT[1:] if fmt == "bytelevel" else CHAT
+    ids, mask = render(ours, messages[:3])
+    want = AutoTokenizer.from_pretrained(ext_dir).apply_chat_template(messages[:3], tokenize=True)
+    want = want["input_ids"] if isinstance(want, dict) or hasattr(want, "keys") else want
+    assert ids == list(want)
+    answer = ours.decode([i for i, m in zip(ids, mask) if m])
+    assert "今天天气很好，适合去公园散步。" in answer and "怎么样" not in answer
+
+
+def _spm_encode(text: str, tokens: list[str], scores: list[float], types: list[int], space_prefix: bool) -> list[int]:
+    """llama.cpp's SentencePiece-vocabulary tokenizer, from a GGUF's keys: start from characters,
+    repeatedly join the adjacent pair whose join is a token with the highest score (leftmost on
+    ties), then spell leftover pieces as <0xXX> byte tokens."""
+    ids = {t: i for i, t in enumerate(tokens) if types[i] in (gguf.TokenType.NORMAL, gguf.TokenType.USER_DEFINED,
+                                                              gguf.TokenType.BYTE, gguf.TokenType.UNKNOWN)}
+    text = ("▁" if space_prefix else "") + text.replace(" ", "▁")
+    sym = list(text)
+    while True:
+        best = None
+        for k in range(len(sym) - 1):
+            t = ids.get(sym[k] + sym[k + 1])
+            if t is not None and types[t] == gguf.TokenType.NORMAL and (best is None or scores[t] > best[0]):
+                best = (scores[t], k)
+        if best is None:
+            break
+        k = best[1]
+        sym[k:k + 2] = [sym[k] + sym[k + 1]]
+    out = []
+    for s in sym:
+        out += [ids[s]] if s in ids else [ids[f"<0x{b:02X}>"] for b in s.encode("utf-8")]
+    return out
+
+
+def _gguf(tmp_path, ext_dir):
+    from lmforge.model import build_model, preset, save_model
+
+    tok = Tokenizer.from_dir(ext_dir)
+    model = build_model(preset("tiny", vocab_size=tok.vocab_size + 3, hidden_size=32, intermediate_size=64,
+                               num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1), seed=0)
+    folder = save_model(model, tmp_path / "m", created_by="test", copy_from=ext_dir)
+    reader = gguf.GGUFReader(export_gguf(folder, tmp_path / "m.gguf", "f32"))
+    return tok, folder, {k: f.contents() for k, f in reader.fields.items() if k.startswith("tokenizer.")}
+
+
+@pytest.mark.parametrize("fmt", F.FORMATS)
+def test_gguf_carries_the_extended_tokenizer(extended, tmp_path, chinese_held_out, fmt):
+    _, ext_dir, _ = extended[fmt]
+    tok, _, kv = _gguf(tmp_path, ext_dir)
+    tokens, types = kv["tokenizer.ggml.tokens"], kv["tokenizer.ggml.token_type"]
+    assert kv["tokenizer.ggml.model"] == GGUF_MODEL[fmt]
+    assert len(tokens) == tok.vocab_size + 3 and tokens[-1] == f"[PAD{tok.vocab_size + 2}]"
+    assert tokens[:tok.vocab_size] == [tok.tok.id_to_token(i) for i in range(tok.vocab_size)]
+    assert kv["tokenizer.ggml.eos_token_id"] == tok.eos_id and kv["tokenizer.chat_template"] == tok.chat_template
+    assert kv["tokenizer.ggml.add_bos_token"] is True  # Llama-2 and Llama-3 both start with BOS
+    if fmt == "bytelevel":
+        assert kv["tokenizer.ggml.pre"] == "llama-bpe"
+        assert len(kv["tokenizer.ggml.merges"]) == len(json.loads(tok.tok.to_str())["model"]["merges"])
+        assert types[tok.token_id("<|eot_id|>")] == gguf.TokenType.CONTROL
+        return
+    assert kv["tokenizer.ggml.pre"] == "default" and kv["tokenizer.ggml.add_space_prefix"] is True
+    assert types[tok.token_id("<0x41>")] == gguf.TokenType.BYTE and types[tok.bos_id] == gguf.TokenType.CONTROL
+    assert types[tok.token_id("<unk>")] in (gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL)
+    # llama.cpp's SPM tokenizer on the GGUF's tokens and scores gives lmforge's ids
+    scores = kv["tokenizer.ggml.scores"]
+    for text in ("To be, or not to be: 1998 was a year.", chinese_held_out[:1500]):
+        for line in text.splitlines():
+            assert _spm_encode(line, tokens, scores, types, True) == tok.encode(line), line[:40]
+
+
+def test_gguf_vocab_matches_the_gguf_packages_readers(extended):
+    """Tokens and types as the gguf package's own SentencePiece and Llama-HF readers see them
+    (its Llama-HF reader gives every score -1000; ours follow the merge ranks)."""
+    from lmforge.export.gguf_vocab import tokenizer_vocab
+
+    for fmt, reader in (("spm", gguf.SentencePieceVocab), ("llama-json", gguf.LlamaHfVocab)):
+        _, ext_dir, _ = extended[fmt]
+        ours = tokenizer_vocab(ext_dir, Tokenizer.from_dir(ext_dir))
+        theirs = list(reader(ext_dir).all_tokens())
+        assert ours.tokens == [t.decode("utf-8") for t, _, _ in theirs]
+        same_type = [a == int(b) or (a, int(b)) == (gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL)
+                     for a, (_, _, b) in zip(ours.types, theirs)]
+        assert all(same_type), [(t, a) for t, a, s in zip(ours.tokens, ours.types, same_type) if not s][:5]
+        if fmt == "spm":
+            assert ours.scores == pytest.approx([s for _, s, _ in theirs])
+
+
+def test_extend_refuses_an_unsupported_tokenizer_json(tmp_path):
+    from tokenizers import Tokenizer as HF
+    from tokenizers import models, pre_tokenizers
+
+    from lmforge.tokenizer import TokenizerError
+
+    tok = HF(models.WordPiece({"[UNK]": 0, "a": 1}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    (tmp_path / "wp").mkdir()
+    tok.save(str(tmp_path / "wp" / "tokenizer.json"))
+    with pytest.raises(TokenizerError, match=re.escape("a WordPiece model with pre-tokenizer Whitespace")):
+        extend_tokenizer(tmp_path / "wp", tmp_path / "wp", tmp_path / "out")
