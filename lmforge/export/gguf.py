@@ -5,7 +5,6 @@ Q/K row order llama.cpp's interleaved RoPE expects, the tokenizer and the chat t
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Literal
@@ -17,6 +16,7 @@ from pydantic import ConfigDict, Field
 from tqdm import tqdm
 
 from lmforge.errors import UserError
+from lmforge.export.gguf_vocab import add_tokenizer
 from lmforge.model.config import ModelConfig
 from lmforge.model.finite import check_finite
 from lmforge.model.folder import ModelFolder
@@ -121,63 +121,6 @@ def _add_metadata(w: gguf.GGUFWriter, cfg: ModelConfig, out_type: OutType, name:
     w.add_file_type(FILE_TYPES[out_type])
 
 
-def _add_tokenizer(w: gguf.GGUFWriter, model_dir: Path, tok: Tokenizer, vocab_size: int) -> None:
-    spm_file = model_dir / "tokenizer.model"
-    added = {t.content for t in tok.tok.get_added_tokens_decoder().values() if t.special}
-    if spm_file.is_file():
-        import sentencepiece as spm
-
-        sp = spm.SentencePieceProcessor(model_file=str(spm_file))
-        tokens, scores, types = [], [], []
-        for i in range(sp.get_piece_size()):
-            tokens.append(sp.id_to_piece(i))
-            scores.append(sp.get_score(i))
-            types.append(gguf.TokenType.UNKNOWN if sp.is_unknown(i) else
-                         gguf.TokenType.CONTROL if sp.is_control(i) or tokens[-1] in added else
-                         gguf.TokenType.BYTE if sp.is_byte(i) else
-                         gguf.TokenType.USER_DEFINED if sp.is_unused(i) else gguf.TokenType.NORMAL)
-        w.add_tokenizer_model("llama")
-        w.add_tokenizer_pre("default")
-    else:
-        spec = json.loads(tok.tok.to_str())
-        if spec["model"]["type"] != "BPE" or "ByteLevel" not in json.dumps(spec.get("pre_tokenizer")):
-            raise UserError(f"{model_dir}: GGUF export needs a byte-level BPE tokenizer.json or a "
-                            "SentencePiece tokenizer.model")
-        vocab = tok.tok.get_vocab(with_added_tokens=True)
-        by_id = {i: t for t, i in vocab.items()}
-        tokens = [by_id.get(i, f"[PAD{i}]") for i in range(max(by_id) + 1)]
-        types = [gguf.TokenType.CONTROL if t in added else
-                 gguf.TokenType.UNUSED if i not in by_id else gguf.TokenType.NORMAL
-                 for i, t in enumerate(tokens)]
-        scores = None
-        merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
-        if not merges:  # llama.cpp refuses a BPE vocab without merges; a pair of special
-            merges = [f"{tokens[0]} {tokens[0]}"]  # tokens never occurs inside text, so it's inert
-        w.add_tokenizer_model("gpt2")
-        w.add_tokenizer_pre(tok.config.get("lmforge_pretokenizer", "default"))
-        w.add_token_merges(merges)
-    if len(tokens) > vocab_size:
-        raise UserError(f"{model_dir}: tokenizer has {len(tokens)} tokens, the model only {vocab_size}")
-    for i in range(len(tokens), vocab_size):  # embedding rows past the tokenizer
-        tokens.append(f"[PAD{i}]")
-        types.append(gguf.TokenType.UNUSED)
-        if scores is not None:
-            scores.append(-1000.0)
-    w.add_token_list(tokens)
-    w.add_token_types(types)
-    if scores is not None:
-        w.add_token_scores(scores)
-    for key, add in (("bos", w.add_bos_token_id), ("eos", w.add_eos_token_id),
-                     ("unk", w.add_unk_token_id), ("pad", w.add_pad_token_id)):
-        tid = tok._special(key)
-        if tid is not None:
-            add(tid)
-    w.add_add_bos_token(bool(tok.config.get("add_bos_token", False)))
-    w.add_add_eos_token(False)
-    if tok.chat_template:
-        w.add_chat_template(tok.chat_template)
-
-
 def _tensor(w: gguf.GGUFWriter, name: str, t: torch.Tensor, out_type: OutType) -> None:
     data = t.float().numpy()
     if data.ndim == 1 or out_type == "f32":  # norms and biases stay f32, as llama.cpp expects
@@ -206,7 +149,7 @@ def export_gguf(model_dir: str | Path, out: str | Path, out_type: OutType = "f16
     writer = gguf.GGUFWriter(str(tmp), arch)
     try:
         _add_metadata(writer, cfg, out_type, model_dir.name)
-        _add_tokenizer(writer, model_dir, tok, cfg.vocab_size)
+        add_tokenizer(writer, model_dir, tok, cfg.vocab_size)
         if cfg.rope_scaling is not None and cfg.rope_scaling.rope_type == "llama3":
             writer.add_tensor("rope_freqs.weight", llama3_rope_factors(cfg).numpy())
         for hf_name, t in tqdm(sorted(tensors.items()), desc="gguf tensors", mininterval=2.0):
