@@ -12,10 +12,11 @@ from pydantic import BaseModel, Field
 
 from lmforge.data.ops import CleanOptions, DemoCorpusOptions, InputPaths, TextField, clean_sources
 from lmforge.data.read import expand, read_documents
-from lmforge.recipes.kinds import StageContext, stage_kind
+from lmforge.recipes.kinds import StageContext, StageParams, stage_kind
 from lmforge.select.entropy import SelectConfig, run_select
 from lmforge.sft.prepare import SFTMixtureConfig, run_sft_mixture
 from lmforge.synth.mc_data import MCDataConfig, run_mc_data
+from lmforge.tokenizer import Tokenizer
 from lmforge.tokenizer.extend import ExtendConfig, run_extend
 from lmforge.tokenizer.ops import (TokenizerStatsConfig, TrainTokenizerConfig, run_tokenizer_stats,
                                    run_train_tokenizer)
@@ -84,6 +85,20 @@ def tokenizer(p: TrainTokenizerConfig, ctx: StageContext) -> tuple[str, dict[str
     stats = _stats(p.out, p.input, field=p.field)
     return p.out, {"vocab_size": tok.vocab_size, "type": p.type,
                    "tables": {"tokenizer efficiency": _stats_rows(stats)}}
+
+
+class TokenizerFolder(StageParams):
+    """An existing tokenizer, used as it is (e.g. Qwen's for Steel-LLM): no training."""
+
+    path: str = Field(description="a folder with tokenizer.json (a model folder or a tokenizer-only one)")
+
+
+@stage_kind("tokenizer_folder", TokenizerFolder)
+def tokenizer_folder(p: TokenizerFolder, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+    """An existing tokenizer folder: later stages refer to it as "@stage" (one place to set it)."""
+    tok = Tokenizer.from_dir(p.path)  # a clear error if the folder has no tokenizer
+    return p.path, {"vocab_size": tok.vocab_size, "headline": {f"tokenizer ({ctx.name})": f"{p.path}, "
+                                                                f"{tok.vocab_size:,} tokens"}}
 
 
 class ExtendStage(ExtendConfig):
