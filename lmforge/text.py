@@ -64,7 +64,7 @@ def language(text: str, zh_threshold: float = 0.3) -> Language:
     characters plus Latin letters (and the text is not Japanese: kana under 10% of its letters),
     'en' when Latin letters are at least half of all letters, else 'other' (Cyrillic, Arabic,
     Japanese, Korean, no letters at all)."""
-    letters = sum(c.isalpha() for c in text)
+    letters = sum(map(str.isalpha, text))
     if cjk_share(text) >= zh_threshold and len(KANA.findall(text)) * 10 < letters:
         return "zh"
     return "en" if letters and len(LATIN.findall(text)) * 2 >= letters else "other"

@@ -91,11 +91,13 @@ def min_length(text: str, min_units: int = 20) -> bool:
 
 def max_symbol_ratio(text: str, max_ratio: float = 0.3) -> bool:
     """Share of characters that are neither letters, digits, CJK, whitespace nor common punctuation."""
-    chars = [c for c in text if not c.isspace()]
-    if not chars:
+    counts = Counter(text)  # each distinct character is classified once
+    total = sum(n for c, n in counts.items() if not c.isspace())
+    if not total:
         return False
-    odd = sum(1 for c in chars if not (c.isalnum() or unicodedata.category(c).startswith("P")))
-    return odd / len(chars) <= max_ratio
+    odd = sum(n for c, n in counts.items()
+              if not (c.isspace() or c.isalnum() or unicodedata.category(c).startswith("P")))
+    return odd / total <= max_ratio
 
 
 def max_line_repetition(text: str, max_dup_line_share: float = 0.3) -> bool:
@@ -115,10 +117,12 @@ def max_ngram_repetition(text: str, n: int = 10, max_share: float = 0.2) -> bool
     return count * n / len(compact) <= max_share if count > 1 else True
 
 
-@lru_cache(maxsize=8)
 def language_of(text: str, zh_threshold: float = 0.3) -> str:
     """lmforge.text.language, remembered for the last few texts (the filter and the report ask twice)."""
-    return language(text, zh_threshold)
+    return _language(text, zh_threshold)
+
+
+_language = lru_cache(maxsize=8)(language)
 
 
 def keep_languages(text: str, languages: tuple[str, ...] | list[str] = ("zh", "en"),

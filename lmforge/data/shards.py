@@ -64,7 +64,7 @@ def process_shard(task: ShardTask) -> ShardResult:
     """Clean one shard; write its kept lines and keys to the parts folder; the counts."""
     cleaner = Cleaner(steps=task.steps) if task.steps is not None else Cleaner()
     res = ShardResult(task.index, task.source, docs_in=len(task.texts), chars_in=sum(map(len, task.texts)))
-    ids, kept = [], []
+    ids, kept, langs = [], [], []
     for row, text in enumerate(task.texts):
         cleaned = cleaner(text)
         if cleaned is None:
@@ -72,8 +72,8 @@ def process_shard(task: ShardTask) -> ShardResult:
             continue
         ids.append(task.index << ROW_BITS | row)
         kept.append(cleaned)
+        langs.append(language_of(cleaned))  # right away: keep_languages just asked the same
     res.steps = {k: vars(v) for k, v in cleaner.stats.items()}
-    langs = [language_of(t) for t in kept]
     lines = [(json.dumps({"text": t, "lang": lang}, ensure_ascii=False) + "\n").encode() for t, lang in zip(kept, langs)]
     jsonl, npz = part_paths(task.parts, task.index)
     jsonl.write_bytes(b"".join(lines))
