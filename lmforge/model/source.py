@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from lmforge.model.config import ModelConfig, preset
+from lmforge.model.config import FOLDER_OVERRIDES, ModelConfig, preset
 from lmforge.model.io import load_config, load_model
 from lmforge.model.transformer import CausalLM, build_model
 from lmforge.tokenizer import Tokenizer
@@ -41,6 +41,10 @@ class ModelSource(BaseModel):
         later = (info.context or {}).get("files_made_later")
         if self.path and not later and not Path(self.path).is_dir():
             raise ValueError(f"model folder {self.path} not found")
+        shape = sorted(set(self.overrides()) - set(FOLDER_OVERRIDES))
+        if self.path and not self.preset and shape:
+            raise ValueError(f"{shape} would change the shapes of the weights in {self.path}; a model "
+                             f"folder takes only {', '.join(FOLDER_OVERRIDES)} (a fresh `preset` takes any field)")
         return self
 
     def overrides(self) -> dict[str, Any]:

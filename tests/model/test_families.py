@@ -13,8 +13,10 @@ import torch
 from lmforge.errors import UserError
 from lmforge.model import load_model, save_model
 from lmforge.model.cache import KVCache
+from lmforge.model.generate import SamplingParams, generate
 from lmforge.model.io import ModelFolderError, load_config
 from lmforge.model.source import ModelSource
+from tests.cli_config import config_of
 from tests.model.families import REAL_CONFIGS, TINY_VOCAB, tiny_config, write_standin
 
 transformers = pytest.importorskip("transformers")
@@ -153,8 +155,8 @@ def test_sliding_window_matches_transformers_and_the_kv_cache(tmp_path):
 
 def test_a_folder_takes_context_overrides_only(tmp_path):
     base = write_standin("llama2", tmp_path / "m")
-    with pytest.raises(UserError, match="hidden_size"):
-        ModelSource.model_validate({"path": str(base), "hidden_size": 8}).config()
+    with pytest.raises(ValueError, match="hidden_size"):
+        ModelSource.model_validate({"path": str(base), "hidden_size": 8})
     cfg = ModelSource.model_validate({"path": str(base), "rope_scaling": {"type": "yarn", "factor": 2}}).config()
     assert cfg.rope_scaling.original_max_position_embeddings == 4096 and cfg.max_position_embeddings == 8192
     with pytest.raises(UserError, match="rope_scaling"):
@@ -184,3 +186,37 @@ def test_transformers5_rope_parameters_are_read(tmp_path):
     cfg = load_config(folder)
     assert cfg.rope_theta == 500000.0 and cfg.rope_scaling.rope_type == "llama3"
     assert cfg.rope_scaling.original_max_position_embeddings == 8192
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("family", ["mistral", "llama3", "qwen3"])  # llama/qwen2 are in test_generate
+def test_batched_greedy_generation_matches_transformers(tmp_path, family):
+    """The serving path (KV cache, left-padded batch) gives transformers' greedy tokens; Mistral's
+    window is shrunk to 8 so generation runs past it."""
+    base = write_standin(family, tmp_path / "m", **({"sliding_window": 8} if family == "mistral" else {}))
+    model = load_model(base)
+    ref = transformers.AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).eval()
+    prompts = [_ids(1, 6)[0].tolist(), _ids(1, 11)[0].tolist()]
+    eos = model.config.eos_token_id
+    ours = generate(model, prompts, SamplingParams(max_new_tokens=12, stop_token_ids=[eos]))
+    for prompt, got in zip(prompts, ours):
+        with torch.no_grad():
+            out = ref.generate(torch.tensor([prompt]), max_new_tokens=12, do_sample=False,
+                               eos_token_id=eos, pad_token_id=eos)
+        assert got == out[0, len(prompt):].tolist()
+
+
+def test_continuing_with_yarn_from_the_command_line(tmp_path):
+    """`lmforge pretrain run.yaml model.rope_scaling.type=yarn model.rope_scaling.factor=4`
+    continues the folder with YaRN over 4x its context."""
+    base = write_standin("qwen3", tmp_path / "m")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "manifest.json").write_text("{}")
+    (tmp_path / "run.yaml").write_text(f"model: {{from: {base}}}\ndata: {{path: {tmp_path / 'data'}}}\n")
+    cfg = config_of(["pretrain", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "out"),
+                     "model.rope_scaling.type=yarn", "model.rope_scaling.factor=4"])
+    shape = cfg.model.config()
+    assert shape.rope_scaling.rope_type == "yarn" and shape.rope_scaling.factor == 4.0
+    assert shape.rope_scaling.original_max_position_embeddings == 40960
+    assert shape.max_position_embeddings == 4 * 40960
+    assert cfg.model.build().config == shape
