@@ -135,3 +135,17 @@ def test_filters_are_picklable_steps_counted_with_samples(real):
     rep, fw = cleaner.stats["gopher_repetition"], cleaner.stats["fineweb_quality"]
     assert (rep.docs_in, rep.docs_out, fw.docs_in, fw.docs_out) == (3, 2, 2, 1)
     assert rep.samples == [F.c4_lines(spam)[:300]] and fw.samples == [""]  # the menu had no C4 line
+
+
+def test_the_clean_report_counts_each_filters_removals_with_samples(tmp_path, real):
+    from lmforge.data.ops import CleanOptions, clean_sources
+
+    spam = "\n\n".join([real["english"].split("\n")[0]] * 4)
+    docs = {"web": [real["news"], real["english"], spam, MENU_ZH]}
+    opts = CleanOptions(steps=[{"gopher_repetition": {}}, {"fineweb_quality": {}}], dedup=False)
+    report = clean_sources(docs, tmp_path / "out", opts).report
+    steps = report["steps"]["web"]
+    assert steps["gopher_repetition"]["docs_in"] - steps["gopher_repetition"]["docs_out"] == 2  # spam, menu
+    assert steps["gopher_repetition"]["samples"] == [spam, MENU_ZH[:300]]
+    assert steps["fineweb_quality"]["docs_in"] == steps["fineweb_quality"]["docs_out"] == 2
+    assert report["sources"]["web"]["docs_out"] == 2
