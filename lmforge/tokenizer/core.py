@@ -79,12 +79,7 @@ class Tokenizer:
             tok = HFTokenizer.from_file(str(path))
         except Exception as e:  # tokenizers raises a bare Exception on bad JSON
             raise TokenizerError(f"{path}: cannot be read as a tokenizers file ({e})") from None
-        cfg_path = folder / "tokenizer_config.json"
-        config = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
-        template = folder / "chat_template.jinja"
-        if "chat_template" not in config and template.is_file():
-            config["chat_template"] = template.read_text(encoding="utf-8")
-        return cls(tok, config)
+        return cls(tok, read_config(folder))
 
     def files(self) -> dict[str, str]:
         """File name -> text, for `save_model(extra_files=...)` or `save`."""
@@ -96,6 +91,16 @@ class Tokenizer:
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in self.files().items():
             (folder / name).write_text(text, encoding="utf-8")
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """tokenizer_config.json, with the chat template of chat_template.jinja (transformers 5 keeps it there)."""
+    cfg_path = folder / "tokenizer_config.json"
+    config = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+    template = folder / "chat_template.jinja"
+    if "chat_template" not in config and template.is_file():
+        config["chat_template"] = template.read_text(encoding="utf-8")
+    return config
 
 
 def byte_tokenizer() -> Tokenizer:

@@ -89,7 +89,7 @@ def _extend(base: Path, base_kind: str, add: Path, out: Path) -> dict[str, Any]:
         if base_kind == "sentencepiece":
             _extend_proto(base / MODEL_FILE, _proto_pieces(hf, _proto_size(base / MODEL_FILE), new),
                           out / MODEL_FILE)
-    new_tok = Tokenizer(hf, base_tok.config)
+    new_tok = Tokenizer(hf, _transformers_config(spec, base_tok.config))
     new_tok.save(out)
     old_vocab = base_tok.tok.get_vocab(with_added_tokens=True)
     new_vocab = new_tok.tok.get_vocab(with_added_tokens=True)
@@ -98,6 +98,16 @@ def _extend(base: Path, base_kind: str, add: Path, out: Path) -> dict[str, Any]:
         raise TokenizerError(f"internal error: base ids changed for {changed[:5]}")
     return {"base_vocab": len(old_vocab), "added": len(new_vocab) - len(old_vocab), "vocab": len(new_vocab),
             "format": base_kind, "out": str(out)}
+
+
+def _transformers_config(spec: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """transformers 5's Llama tokenizer class rebuilds a tokenizer.json in the older Llama-2/Mistral
+    form (a Prepend("▁") normalizer) as a Metaspace pre-tokenizer, which puts no "▁" after a
+    special token where the file does (`<s>[INST]`); the plain class reads the file as lmforge does."""
+    legacy = '"Prepend"' in json.dumps(spec.get("normalizer"))
+    if legacy and config.get("tokenizer_class", "PreTrainedTokenizerFast") != "PreTrainedTokenizerFast":
+        return {**config, "tokenizer_class": "PreTrainedTokenizerFast"}
+    return config
 
 
 def _proto_size(model_file: Path) -> int:

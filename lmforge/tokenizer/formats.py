@@ -19,7 +19,7 @@ from typing import Any
 
 from tokenizers.pre_tokenizers import ByteLevel
 
-from lmforge.tokenizer.core import Tokenizer, TokenizerError
+from lmforge.tokenizer.core import Tokenizer, TokenizerError, read_config
 from lmforge.tokenizer.spm import MODEL_FILE, from_sentencepiece
 
 KINDS = ("sentencepiece", "metaspace-bpe", "bytelevel-bpe")
@@ -68,9 +68,7 @@ def load_tokenizer(folder: Path) -> Tokenizer:
     """A tokenizer folder; one with only a SentencePiece tokenizer.model is converted."""
     model = folder / MODEL_FILE
     if not (folder / "tokenizer.json").is_file() and model.is_file():
-        config_file = folder / "tokenizer_config.json"
-        config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
-        return Tokenizer(from_sentencepiece(model), config)
+        return Tokenizer(from_sentencepiece(model), read_config(folder))
     return Tokenizer.from_dir(folder)
 
 

@@ -7,6 +7,8 @@ reviews for Chinese):
   written by transformers' own converter, as a Llama-2 folder has both;
 - `llama-json`: how transformers stores Llama-2/Mistral: only tokenizer.json (BPE with byte
   fallback, <0x00>..<0xFF> byte pieces, a Metaspace pre-tokenizer) and tokenizer_config.json;
+- `mistral-json`: the same in the older form (Mistral-7B-v0.1, Llama-2 folders converted before
+  transformers 4.41): no pre-tokenizer, a Prepend("▁") + Replace(" ", "▁") normalizer;
 - `bytelevel`: a Llama-3 style byte-level BPE (Llama-3's split regex, ignore_merges, header tokens).
 
 Each base is mostly English with a small share of Chinese, so like Llama it knows some common
@@ -26,6 +28,7 @@ from tokenizers import (
     Regex,
     decoders,
     models,
+    normalizers,
     pre_tokenizers,
     processors,
     trainers,
@@ -34,7 +37,7 @@ from tokenizers import Tokenizer as HFTokenizer
 
 from lmforge.data.corpus import _package_dir
 
-FORMATS = ("spm", "llama-json", "bytelevel")
+FORMATS = ("spm", "llama-json", "mistral-json", "bytelevel")
 BASE_VOCAB = 3000
 ENGLISH_HELD_OUT = "twelfth_night_gut.txt"
 LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
@@ -128,8 +131,9 @@ def make_spm(folder: Path) -> Path:
     return folder
 
 
-def make_llama_json(folder: Path) -> Path:
-    """Llama-2/Mistral as transformers stores them: tokenizer.json + tokenizer_config.json only."""
+def make_llama_json(folder: Path, legacy: bool = False) -> Path:
+    """Llama-2/Mistral as transformers stores them: tokenizer.json + tokenizer_config.json only
+    (`legacy`: the older normalizer form instead of the Metaspace pre-tokenizer)."""
     folder.mkdir(parents=True, exist_ok=True)
     trained = HFTokenizer(models.BPE())
     trained.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
@@ -143,7 +147,10 @@ def make_llama_json(folder: Path) -> Path:
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ", 1)) for m in learned["merges"]]
     tok = HFTokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", fuse_unk=True,
                                  byte_fallback=True))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
+    if legacy:
+        tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    else:
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
     tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
                                      decoders.Strip(" ", 1, 0)])
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
@@ -176,4 +183,5 @@ def make_bytelevel(folder: Path) -> Path:
     return folder
 
 
-MAKERS = {"spm": make_spm, "llama-json": make_llama_json, "bytelevel": make_bytelevel}
+MAKERS = {"spm": make_spm, "llama-json": make_llama_json,
+          "mistral-json": lambda folder: make_llama_json(folder, legacy=True), "bytelevel": make_bytelevel}

@@ -21,7 +21,9 @@ ADD_SIZE = 4000
 MIXED = "The quick brown fox, 1998 年 12 月 31 日。中共中央总书记发表了新年讲话！  Two  spaces.\n子曰：学而时习之。"
 CHAT = [{"role": "system", "content": "你是一个有用的助手。"}, {"role": "user", "content": "今天天气怎么样？"},
         {"role": "assistant", "content": "今天天气很好，适合去公园散步。"}, {"role": "user", "content": "Thanks!"}]
-GGUF_MODEL = {"spm": "llama", "llama-json": "llama", "bytelevel": "gpt2"}
+GGUF_MODEL = {"spm": "llama", "llama-json": "llama", "mistral-json": "llama", "bytelevel": "gpt2"}
+KIND = {"spm": "sentencepiece", "llama-json": "metaspace-bpe", "mistral-json": "metaspace-bpe",
+        "bytelevel": "bytelevel-bpe"}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def _load(folder):
 def test_extension_keeps_ids_and_english_and_shortens_chinese(extended, chinese_held_out, fmt):
     base_dir, ext_dir, info = extended[fmt]
     base, ext = _load(base_dir), Tokenizer.from_dir(ext_dir)
-    assert info["format"] == {"spm": "sentencepiece", "llama-json": "metaspace-bpe", "bytelevel": "bytelevel-bpe"}[fmt]
+    assert info["format"] == KIND[fmt]
     assert info["added"] > 1000 and ext.vocab_size == base.vocab_size + info["added"]
     for piece, i in base.tok.get_vocab(with_added_tokens=True).items():
         assert ext.tok.token_to_id(piece) == i
@@ -85,6 +87,12 @@ def test_autotokenizer_and_sentencepiece_give_lmforge_ids(extended, chinese_held
             assert sp.encode(text) == ours.encode(text)
 
 
+def _template_ids(auto_tokenizer, messages) -> list[int]:
+    """transformers' apply_chat_template ids (a list in transformers 4, an encoding in 5)."""
+    want = auto_tokenizer.apply_chat_template(messages, tokenize=True)
+    return list(want["input_ids"] if hasattr(want, "keys") else want)
+
+
 @pytest.mark.parametrize("fmt", F.FORMATS)
 def test_chat_template_renders_like_transformers(extended, fmt):
     from transformers import AutoTokenizer
@@ -93,9 +101,7 @@ def test_chat_template_renders_like_transformers(extended, fmt):
     ours = Tokenizer.from_dir(ext_dir)
     messages = CHAT[1:] if fmt == "bytelevel" else CHAT
     ids, mask = render(ours, messages[:3])
-    want = AutoTokenizer.from_pretrained(ext_dir).apply_chat_template(messages[:3], tokenize=True)
-    want = want["input_ids"] if isinstance(want, dict) or hasattr(want, "keys") else want
-    assert ids == list(want)
+    assert ids == _template_ids(AutoTokenizer.from_pretrained(ext_dir), messages[:3])
     answer = ours.decode([i for i, m in zip(ids, mask) if m])
     assert "今天天气很好，适合去公园散步。" in answer and "怎么样" not in answer
 
@@ -161,11 +167,13 @@ def test_gguf_carries_the_extended_tokenizer(extended, tmp_path, chinese_held_ou
 
 
 def test_gguf_vocab_matches_the_gguf_packages_readers(extended):
-    """Tokens and types as the gguf package's own SentencePiece and Llama-HF readers see them
-    (its Llama-HF reader gives every score -1000; ours follow the merge ranks)."""
+    """Tokens and types as the gguf package's own SentencePiece and Llama-HF readers see them.
+    Its Llama-HF reader gives every score -1000, with which llama.cpp's tokenizer merges left to
+    right and gets other ids; ours follow the merge ranks."""
     from lmforge.export.gguf_vocab import tokenizer_vocab
 
-    for fmt, reader in (("spm", gguf.SentencePieceVocab), ("llama-json", gguf.LlamaHfVocab)):
+    for fmt, reader in (("spm", gguf.SentencePieceVocab), ("llama-json", gguf.LlamaHfVocab),
+                        ("mistral-json", gguf.LlamaHfVocab)):
         _, ext_dir, _ = extended[fmt]
         ours = tokenizer_vocab(ext_dir, Tokenizer.from_dir(ext_dir))
         theirs = list(reader(ext_dir).all_tokens())
@@ -175,6 +183,10 @@ def test_gguf_vocab_matches_the_gguf_packages_readers(extended):
         assert all(same_type), [(t, a) for t, a, s in zip(ours.tokens, ours.types, same_type) if not s][:5]
         if fmt == "spm":
             assert ours.scores == pytest.approx([s for _, s, _ in theirs])
+        else:
+            text, tok = "Whether 'tis nobler in the mind to suffer", Tokenizer.from_dir(ext_dir)
+            flat = _spm_encode(text, ours.tokens, [s for _, s, _ in theirs], ours.types, True)
+            assert flat != tok.encode(text) == _spm_encode(text, ours.tokens, ours.scores, ours.types, True)
 
 
 def test_extend_refuses_an_unsupported_tokenizer_json(tmp_path):
@@ -189,3 +201,27 @@ def test_extend_refuses_an_unsupported_tokenizer_json(tmp_path):
     tok.save(str(tmp_path / "wp" / "tokenizer.json"))
     with pytest.raises(TokenizerError, match=re.escape("a WordPiece model with pre-tokenizer Whitespace")):
         extend_tokenizer(tmp_path / "wp", tmp_path / "wp", tmp_path / "out")
+
+
+def test_base_with_only_a_sentencepiece_model(extended, tmp_path):
+    """A base folder with tokenizer.model and no tokenizer.json (Meta's and Chinese-LLaMA's
+    releases), extended with a bare .model file: the new tokenizer.model and tokenizer.json agree,
+    and transformers reads the older normalizer form as lmforge does."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    spm_base, spm_ext, _ = extended["spm"]
+    base = tmp_path / "base"
+    base.mkdir()
+    for name in ("tokenizer.model", "tokenizer_config.json", "chat_template.jinja"):
+        shutil.copy(spm_base / name, base / name)
+    info = extend_tokenizer(base, spm_ext / "tokenizer.model", tmp_path / "ext")
+    assert info["format"] == "sentencepiece" and info["added"] > 1000
+    ext = Tokenizer.from_dir(tmp_path / "ext")
+    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "ext" / "tokenizer.model"))
+    theirs = AutoTokenizer.from_pretrained(tmp_path / "ext")
+    chat = render(ext, CHAT[:3])[0]
+    assert _template_ids(theirs, CHAT[:3]) == chat
+    for text in (MIXED, F.english(held_out=True)[:3000]):
+        assert sp.encode(text) == ext.encode(text) == theirs(text, add_special_tokens=False)["input_ids"]
