@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from lmforge.cli.derive import Verb, add_verb
-from lmforge.sft.finetune import DPOConfig, SFTConfig, run_dpo, run_sft
-from lmforge.train.pretrain import PretrainConfig, prepare_run_dir, run_pretrain
+from lmforge.sft.finetune import DPOConfig, SFTConfig, TunePlan, run_dpo, run_sft
+from lmforge.train.pretrain import PretrainConfig, PretrainPlan, prepare_run_dir, run_pretrain
 from lmforge.train.trainer import TrainResult
 
 
@@ -20,10 +20,14 @@ def _resume_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _before_pretrain(cfg: PretrainConfig, args: argparse.Namespace) -> None:
-    prepare_run_dir(cfg.out, "require" if args.resume else "fresh" if args.fresh else "auto")
+    if not cfg.dry_run:
+        prepare_run_dir(cfg.out, "require" if args.resume else "fresh" if args.fresh else "auto")
 
 
-def _show_pretrain(outcome: tuple[TrainResult, dict], cfg: PretrainConfig) -> None:
+def _show_pretrain(outcome: tuple[TrainResult, dict] | PretrainPlan, cfg: PretrainConfig) -> None:
+    if isinstance(outcome, PretrainPlan):
+        print(outcome.summary())
+        return
     result, seen = outcome
     if os.environ.get("RANK", "0") != "0":
         return
@@ -32,7 +36,10 @@ def _show_pretrain(outcome: tuple[TrainResult, dict], cfg: PretrainConfig) -> No
           f"val_loss {result.val_loss}, tokens by source {seen}; model: {result.model_dir}")
 
 
-def _show_tuned(result: TrainResult, cfg: SFTConfig) -> None:
+def _show_tuned(result: TrainResult | TunePlan, cfg: SFTConfig) -> None:
+    if isinstance(result, TunePlan):
+        print(result.summary())
+        return
     print(f"done: step {result.step}, loss {result.loss}; model in {Path(cfg.out) / 'model'}")
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from lmforge.errors import UserError
 from lmforge.files import atomic_dir, check_output_path
 from lmforge.model.loader import DTYPE_HELP, DEVICE_HELP, DType, Loaded, load_for_inference
+from lmforge.train.boundary import check_model_folder
 
 
 def _made_later(info: ValidationInfo) -> bool:
@@ -119,8 +120,11 @@ def check_out(cfg: EvalOutput) -> None:
 
 def load_model_for(cfg: EvalSettings, folder: str, loaded: Loaded | None = None) -> Loaded:
     """The caller's already loaded model (a recipe scores one model many ways), else `folder`
-    loaded on the config's device in its dtype."""
-    return loaded if loaded is not None else load_for_inference(folder, cfg.device, cfg.dtype)
+    loaded on the config's device in its dtype, after checking its tokenizer against it."""
+    if loaded is not None:
+        return loaded
+    check_model_folder(folder)
+    return load_for_inference(folder, cfg.device, cfg.dtype)
 
 
 def finish(cfg: EvalOutput, kind: str, results: dict[str, Any], report: str) -> EvalResult:

@@ -10,7 +10,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 import torch
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 from tqdm import tqdm
 
 from lmforge.data.ops import InputPath, InputPaths
@@ -23,6 +23,7 @@ from lmforge.model.loader import load_for_inference
 from lmforge.model.loss import masked_logprobs
 from lmforge.sft.data import SFTBatches, encode, read_jsonl, to_messages
 from lmforge.tokens.pack import is_val
+from lmforge.train.boundary import check_model_folder
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
@@ -77,6 +78,12 @@ class SelectConfig(ModelFolder):
     clusters: int = Field(5, gt=0, description="K-Means clusters of the entropies")
     batch_size: int = Field(16, gt=0, description="records scored per forward pass")
 
+    @model_validator(mode="after")
+    def _band(self) -> "SelectConfig":
+        if self.high <= self.low:
+            raise UserError(f"--high {self.high} must be above --low {self.low} (the band is [low, high])")
+        return self
+
     def heldout_documents(self) -> list[str]:
         docs = [d for d in read_documents(expand(self.heldout), txt_mode="line") if d.strip()]
         if self.val_fraction is not None:
@@ -98,6 +105,7 @@ def select_by_entropy(model_dir: str | Path, data: str | Path, heldout: list[str
                       batch_size: int = 16) -> dict[str, Any]:
     """Score every record, cluster, select the band; write scored.jsonl, selected.jsonl,
     clusters.json and histogram.png to `out` (atomically). Returns clusters.json's content."""
+    check_model_folder(model_dir)  # its tokenizer is its own and fits its embedding
     loaded = load_for_inference(model_dir)  # the one loader: tokenizer and finite weights checked
     tok, model = loaded.tokenizer, loaded.model
     recs = list(read_jsonl(data))

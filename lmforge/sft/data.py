@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 import torch
 
 from lmforge.errors import UserError
+from lmforge.text import normalize
 from lmforge.text import read_jsonl  # noqa: F401  (the one JSONL reader; callers import it from here)
 from lmforge.tokenizer.chat_template import ChatFormatError, render
 
@@ -45,21 +46,35 @@ def to_messages(rec: dict[str, Any]) -> list[dict[str, str]]:
     return msgs
 
 
-def encode(tokenizer, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
-    """(input_ids, labels) where labels are -100 outside assistant tokens."""
-    ids, mask = render(tokenizer, messages)
+# The text normalization of the pretraining corpus (lmforge.text.normalize), applied to chat text
+# so that both read the same: "nfkc-cjk" keeps full-width Chinese punctuation, "nfkc" folds it.
+Normalization = Literal["nfkc-cjk", "nfkc", "none"]
+
+
+def normalize_messages(messages: list[dict[str, Any]], how: Normalization = "none") -> list[dict[str, Any]]:
+    """The messages with each string content normalized `how` (others left for the checks)."""
+    if how == "none":
+        return messages
+    keep = how == "nfkc-cjk"
+    return [{**m, "content": normalize(m["content"], "NFKC", keep)}
+            if isinstance(m, dict) and isinstance(m.get("content"), str) else m for m in messages]
+
+
+def encode(tokenizer, messages: list[dict[str, str]], how: Normalization = "none") -> tuple[list[int], list[int]]:
+    """(input_ids, labels) where labels are -100 outside assistant tokens; the text normalized `how`."""
+    ids, mask = render(tokenizer, normalize_messages(messages, how))
     return ids, [t if m else IGNORE for t, m in zip(ids, mask)]
 
 
-def encode_records(tokenizer, records: Iterable[dict[str, Any]], max_len: int,
-                   truncation: str = "drop") -> tuple[list[tuple[list[int], list[int]]], Counter]:
+def encode_records(tokenizer, records: Iterable[dict[str, Any]], max_len: int, truncation: str = "drop",
+                   how: Normalization = "none") -> tuple[list[tuple[list[int], list[int]]], Counter]:
     """Encode all records; bad ones and (with truncation='drop') long ones are counted and skipped."""
     if truncation not in ("drop", "cut"):
         raise UserError(f"truncation must be 'drop' or 'cut', got {truncation!r}")
     out, stats = [], Counter()
     for rec in records:
         try:
-            ids, labels = encode(tokenizer, to_messages(rec))
+            ids, labels = encode(tokenizer, to_messages(rec), how)
         except ChatFormatError as e:
             stats[f"skipped: {str(e).split(':')[0][:40]}"] += 1
             continue

@@ -5,6 +5,8 @@ are derived from these configs."""
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -12,10 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 
 from lmforge.model import load_model
 from lmforge.model.io import read_json, save_model
-from lmforge.sft.data import SFTBatches, encode_records, read_jsonl
+from lmforge.model.config import ModelConfig
+from lmforge.sft.data import Normalization, SFTBatches, encode_records, read_jsonl
 from lmforge.sft.lora import add_lora, merge_lora
 from lmforge.sft.pairs import PairBatches, add_reference_logps, encode_pairs
 from lmforge.tokenizer import Tokenizer
+from lmforge.train.boundary import check_context, check_model_folder, memory_gib, tokenizer_identity
 from lmforge.train.config import TrainConfig
 from lmforge.train.objectives import causal_lm
 from lmforge.train.preference import dpo_objective
@@ -28,6 +32,10 @@ class SFTData(BaseModel):
     max_len: int = Field(1024, gt=8, description="tokens per conversation")
     truncation: Literal["drop", "cut"] = Field("drop", description="a longer conversation is dropped or cut")
     pack: bool = Field(False, description="pack several conversations into one row")
+    normalize: Normalization = Field("nfkc-cjk", description=(
+        "Unicode normalization of every message, as the pretraining corpus was cleaned: nfkc-cjk "
+        "(the default cleaning: NFKC keeping full-width Chinese punctuation), nfkc (plain NFKC, for a corpus "
+        "cleaned with normalize: {keep_cjk_punctuation: false}) or none"))
 
     @model_validator(mode="after")
     def _exist(self, info: ValidationInfo) -> "SFTData":
@@ -62,6 +70,8 @@ class SFTConfig(BaseModel):
     data: SFTData
     train: TrainConfig = Field(default_factory=TrainConfig)
     lora: LoraOptions | None = Field(None, description="train LoRA adapters instead of all weights")
+    dry_run: bool = Field(False, description="run every check (model folder and its tokenizer, data.max_len "
+                          "against the context, the data's records, memory per GPU) and stop before training")
 
     @model_validator(mode="after")
     def _model(self, info: ValidationInfo) -> "SFTConfig":
@@ -102,31 +112,82 @@ def _merge_and_resave(model, result, cfg: SFTConfig):
     return result
 
 
-def run_sft(cfg: SFTConfig) -> TrainResult:
-    tok = Tokenizer.from_dir(cfg.model)
-    samples, stats = encode_records(tok, _records(cfg.data.files), cfg.data.max_len, cfg.data.truncation)
+@dataclass
+class TunePlan:
+    """What the checks found before SFT/DPO: the model's tokenizer and shape, the encoded data
+    (its batches and the counts of kept and skipped records) and the per-GPU peak of one step."""
+
+    tokenizer: Tokenizer
+    shape: ModelConfig
+    batches: SFTBatches | PairBatches
+    stats: Counter
+    memory_gib: float
+
+    def summary(self) -> str:
+        kept = sum(v for k, v in self.stats.items() if not k.startswith(("skipped", "dropped")))
+        return (f"checked: model {self.shape.num_hidden_layers} layers, vocab {self.shape.vocab_size:,}, "
+                f"context {self.shape.max_position_embeddings}; tokenizer {self.tokenizer.vocab_size:,} tokens; "
+                f"data {kept} kept ({json.dumps(dict(self.stats), ensure_ascii=False)}); "
+                f"peak {self.memory_gib:.1f} GiB on one GPU")
+
+
+def _model_checks(cfg: SFTConfig) -> tuple[ModelConfig, Tokenizer]:
+    """The model folder against its tokenizer, and data.max_len against its context."""
+    shape, tok = check_model_folder(cfg.model)
+    check_context("data.max_len", cfg.data.max_len, shape, cfg.model)
+    return shape, tok
+
+
+def check_sft(cfg: SFTConfig) -> TunePlan:
+    """Every check before an SFT step (all that `--dry-run` runs), with the encoded samples."""
+    shape, tok = _model_checks(cfg)
+    samples, stats = encode_records(tok, _records(cfg.data.files), cfg.data.max_len, cfg.data.truncation,
+                                    cfg.data.normalize)
     print("sft data:", json.dumps(dict(stats), ensure_ascii=False))
     batches = SFTBatches(samples, cfg.train.batch_size, tok.pad_id or 0, cfg.train.seed,
                          pack=cfg.data.pack, seq_len=cfg.data.max_len if cfg.data.pack else None)
+    return TunePlan(tok, shape, batches, stats, memory_gib(shape, cfg.train, cfg.data.max_len))
+
+
+def check_dpo(cfg: DPOConfig) -> TunePlan:
+    """Every check before a DPO step (all that `--dry-run` runs), with the encoded pairs."""
+    shape, tok = _model_checks(cfg)
+    pairs, stats = encode_pairs(tok, _records(cfg.data.files), cfg.data.max_len, cfg.data.normalize)
+    print("dpo data:", json.dumps(dict(stats), ensure_ascii=False))
+    batches = PairBatches(pairs, cfg.train.batch_size, tok.pad_id or 0, cfg.train.seed)
+    return TunePlan(tok, shape, batches, stats, memory_gib(shape, cfg.train, cfg.data.max_len))
+
+
+def _details(plan: TunePlan, cfg: SFTConfig) -> dict:
+    return {"data": dict(plan.stats), "tokenizer": tokenizer_identity(plan.tokenizer, cfg.model)}
+
+
+def run_sft(cfg: SFTConfig) -> TrainResult | TunePlan:
+    """Fine-tune (with dry_run: only the checks' plan, nothing trained)."""
+    plan = check_sft(cfg)
+    if cfg.dry_run:
+        return plan
     model = _with_lora(load_model(cfg.model), cfg)
-    result = train(model, causal_lm, batches, cfg.train, cfg.out, tokenizer_dir=cfg.model,
-                   parent=cfg.model, created_by="lmforge sft", details={"data": dict(stats)})
+    result = train(model, causal_lm, plan.batches, cfg.train, cfg.out, tokenizer_dir=cfg.model,
+                   parent=cfg.model, created_by="lmforge sft", details=_details(plan, cfg))
     return _merge_and_resave(model, result, cfg)
 
 
-def run_dpo(cfg: DPOConfig) -> TrainResult:
-    tok = Tokenizer.from_dir(cfg.model)
-    pairs, stats = encode_pairs(tok, _records(cfg.data.files), cfg.data.max_len)
-    print("dpo data:", json.dumps(dict(stats), ensure_ascii=False))
+def run_dpo(cfg: DPOConfig) -> TrainResult | TunePlan:
+    """Preference-tune (with dry_run: only the checks' plan, nothing trained)."""
+    plan = check_dpo(cfg)
+    if cfg.dry_run:
+        return plan
+    pairs, pad = plan.batches.pairs, plan.tokenizer.pad_id or 0
     model = load_model(cfg.model)
     if cfg.dpo.loss != "simpo":
-        add_reference_logps(model, pairs, cfg.train.batch_size, tok.pad_id or 0)
+        add_reference_logps(model, pairs, cfg.train.batch_size, pad)
     else:
         for p in pairs:
             p["ref_chosen"] = p["ref_rejected"] = 0.0
-    batches = PairBatches(pairs, cfg.train.batch_size, tok.pad_id or 0, cfg.train.seed)
     objective = dpo_objective(cfg.dpo.beta, cfg.dpo.loss, cfg.dpo.simpo_gamma)
     model = _with_lora(model, cfg)  # after the reference pass: the frozen start model is the reference
-    result = train(model, objective, batches, cfg.train, cfg.out, tokenizer_dir=cfg.model, parent=cfg.model,
-                   created_by="lmforge dpo", details={"data": dict(stats), **cfg.dpo.model_dump()})
+    result = train(model, objective, plan.batches, cfg.train, cfg.out, tokenizer_dir=cfg.model,
+                   parent=cfg.model, created_by="lmforge dpo",
+                   details={**_details(plan, cfg), **cfg.dpo.model_dump()})
     return _merge_and_resave(model, result, cfg)

@@ -11,7 +11,7 @@ import torch
 from tqdm import tqdm
 
 from lmforge.errors import UserError
-from lmforge.sft.data import SFTBatches, encode
+from lmforge.sft.data import Normalization, SFTBatches, encode
 from lmforge.tokenizer.chat_template import ChatFormatError
 from lmforge.train.preference import sequence_logps
 
@@ -21,7 +21,8 @@ def _conversation(prompt: Any, answer: Any) -> list[dict[str, str]]:
     return msgs + ([{"role": "assistant", "content": answer}] if isinstance(answer, str) else list(answer))
 
 
-def encode_pairs(tokenizer, records: Iterable[dict[str, Any]], max_len: int) -> tuple[list[dict], Counter]:
+def encode_pairs(tokenizer, records: Iterable[dict[str, Any]], max_len: int,
+                 how: Normalization = "none") -> tuple[list[dict], Counter]:
     """Tokenized pairs; records with chosen == rejected, bad roles or over max_len are counted and skipped."""
     out, stats = [], Counter()
     for rec in records:
@@ -32,8 +33,8 @@ def encode_pairs(tokenizer, records: Iterable[dict[str, Any]], max_len: int) -> 
             stats["skipped: chosen == rejected"] += 1
             continue
         try:
-            c = encode(tokenizer, _conversation(rec["prompt"], rec["chosen"]))
-            r = encode(tokenizer, _conversation(rec["prompt"], rec["rejected"]))
+            c = encode(tokenizer, _conversation(rec["prompt"], rec["chosen"]), how)
+            r = encode(tokenizer, _conversation(rec["prompt"], rec["rejected"]), how)
         except ChatFormatError as e:
             stats[f"skipped: {str(e)[:40]}"] += 1
             continue

@@ -9,6 +9,7 @@ few counters, so a resumed loader yields the identical stream. Rank r of W takes
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Iterator
 
 import numpy as np
@@ -35,6 +36,14 @@ class DataConfig(BaseModel):
     stages: list[StageSpec] = Field(default_factory=list, description="curriculum stages, in order")
 
 
+def val_shortfall(manifest: dict[str, Any], source: str, seq_len: int) -> int:
+    """How many training tokens (from its end) a source lends its validation split so that the
+    split holds at least one window of seq_len+1 tokens (0 when it already does)."""
+    tokens = manifest["sources"][source]["tokens"]
+    short = max(0, seq_len + 1 - int(tokens["val"]))
+    return short if int(tokens["train"]) > short else 0
+
+
 class TokenLoader:
     def __init__(self, cfg: DataConfig, seq_len: int, batch_size: int, seed: int = 0,
                  rank: int = 0, world_size: int = 1, split: str = "train"):
@@ -48,16 +57,38 @@ class TokenLoader:
         if unknown:
             raise UserError(f"data: unknown source(s) {sorted(unknown)} in {cfg.path}; "
                              f"sources: {', '.join(self.sources)}")
-        self.tokens = {s: load_tokens(cfg.path, s, split) for s in self.sources}
-        for s, arr in self.tokens.items():
-            if len(arr) <= seq_len and (split == "train" or len(arr)):
-                need = [x for x in self._all_weights() if x.get(s)]
-                if need or split == "val":
-                    raise UserError(f"{cfg.path}: source {s!r} has {len(arr)} {split} tokens, fewer "
-                                     f"than seq_len+1 = {seq_len + 1}")
+        self.tokens = {s: self._split_tokens(manifest, s) for s in self.sources}
+        if split == "train":
+            self._check_sizes(manifest)
         self.batch_index = 0
         self.rows_by_source = {s: 0 for s in self.sources}
         self.val_cursor = 0
+
+    def _split_tokens(self, manifest: dict[str, Any], source: str) -> np.ndarray:
+        """The source's tokens of this split; a validation split shorter than seq_len+1 is
+        topped up with the end of the training split, which training then leaves out."""
+        train = load_tokens(self.cfg.path, source, "train")
+        short = val_shortfall(manifest, source, self.seq_len)
+        if self.split == "train":
+            return train[:len(train) - short]
+        val = load_tokens(self.cfg.path, source, self.split)
+        if not short:
+            return val
+        print(f"{self.cfg.path}: source {source!r} has {len(val)} validation tokens, fewer than seq_len+1 = "
+              f"{self.seq_len + 1}; validating on them plus the last {short} training tokens (left out of "
+              "training)", file=sys.stderr)
+        return np.concatenate([np.asarray(val), np.asarray(train[len(train) - short:])])
+
+    def _check_sizes(self, manifest: dict[str, Any]) -> None:
+        """Every source the weights name holds a window (without weights: at least one source)."""
+        weights = self._all_weights()
+        used = {s for w in weights for s, v in w.items() if v} or set(self.sources)
+        for s in self.sources:
+            if s in used and len(self.tokens[s]) <= self.seq_len:
+                raise UserError(f"{self.cfg.path}: source {s!r} has {len(self.tokens[s])} training tokens, fewer "
+                                f"than seq_len+1 = {self.seq_len + 1} (after lending "
+                                f"{val_shortfall(manifest, s, self.seq_len)} to validation): add text to it, "
+                                "lower train.seq_len, or drop it from data.weights")
 
     def _all_weights(self) -> list[dict[str, float]]:
         if self.cfg.stages:
@@ -117,12 +148,15 @@ class TokenLoader:
 
     def _next_val(self) -> dict[str, torch.Tensor]:
         """Validation windows in a fixed order: every source's val tokens, round robin."""
+        sources = [s for s in self.sources if len(self.tokens[s]) > self.seq_len]
+        if not sources:
+            raise UserError(f"{self.cfg.path}: no source has seq_len+1 = {self.seq_len + 1} validation tokens")
         rows = []
         for _ in range(self.batch_size):
-            s = self.sources[self.val_cursor % len(self.sources)]
+            s = sources[self.val_cursor % len(sources)]
             arr = self.tokens[s]
             n_windows = max(1, (len(arr) - 1) // self.seq_len)
-            w = (self.val_cursor // len(self.sources)) % n_windows
+            w = (self.val_cursor // len(sources)) % n_windows
             rows.append(np.asarray(arr[w * self.seq_len:(w + 1) * self.seq_len], dtype=np.int64))
             self.val_cursor += 1
         ids = torch.from_numpy(np.stack(rows))

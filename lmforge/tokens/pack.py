@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from lmforge.errors import UserError
 from lmforge.files import atomic_dir
+from lmforge.text import read_json
 from lmforge.tokenizer import Tokenizer
 
 MANIFEST = "manifest.json"
@@ -131,15 +132,43 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise UserError(f"{path}: not a packed data folder (run `lmforge data pack`)")
-    return json.loads(path.read_text())
+    return read_json(path, dict, "packed data manifest")
+
+
+def _max_id(path: Path, dtype: str) -> int:
+    """The largest token id in one shard file, remembered per (file, size, mtime)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _MAX_IDS:
+        arr = np.memmap(path, dtype=dtype, mode="r") if st.st_size else np.zeros(0, dtype=dtype)
+        _MAX_IDS[key] = int(arr.max()) if len(arr) else -1
+    return _MAX_IDS[key]
+
+
+_MAX_IDS: dict[tuple[str, int, int], int] = {}
+
+
+def check_shard(path: Path, dtype: str, vocab_size: int) -> None:
+    """A shard holding ids past the vocabulary would fail mid-training (or train on garbage)."""
+    top = _max_id(path, dtype)
+    if top >= vocab_size:
+        raise UserError(f"{path}: token id {top} is outside the vocabulary ({vocab_size} tokens, "
+                        f"{path.parent.parent / MANIFEST}); the shard is corrupt or was packed with "
+                        "another tokenizer: repack the data (`lmforge data pack`)")
 
 
 def load_tokens(folder: str | Path, source: str, split: str) -> np.ndarray:
-    """All tokens of one source's split, memory-mapped and concatenated lazily per shard."""
+    """All tokens of one source's split, memory-mapped and concatenated lazily per shard; every
+    shard's ids are checked against the manifest's vocabulary."""
     m = read_manifest(folder)
     if source not in m["sources"]:
         raise UserError(f"{folder}: no source {source!r}; sources: {', '.join(m['sources'])}")
-    parts = [np.memmap(Path(folder) / f, dtype=m["dtype"], mode="r") for f in m["sources"][source][split]]
+    paths = [Path(folder) / f for f in m["sources"][source][split]]
+    for path in paths:
+        if not path.is_file():
+            raise UserError(f"{path}: shard listed in {Path(folder) / MANIFEST} is missing")
+        check_shard(path, m["dtype"], int(m["vocab_size"]))
+    parts = [np.memmap(p, dtype=m["dtype"], mode="r") for p in paths]
     if not parts:
         return np.zeros(0, dtype=m["dtype"])
     return parts[0] if len(parts) == 1 else np.concatenate(parts)

@@ -7,6 +7,7 @@ The CLI verb `lmforge pretrain` and the recipe stage `pretrain` are both derived
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -14,11 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 
 from lmforge.config import dump_config
 from lmforge.tokens.loader import DataConfig, TokenLoader
-from lmforge.tokens.pack import read_manifest, tokenizer_hash
+from lmforge.tokens.pack import read_manifest
 from lmforge.errors import UserError
+from lmforge.model.config import ModelConfig
 from lmforge.model.source import ModelSource
-from lmforge.model.transformer import CausalLM
 from lmforge.tokenizer import Tokenizer
+from lmforge.train.boundary import (check_context, check_data_tokenizer, check_model_tokenizer, memory_gib,
+                                    tokenizer_identity)
 from lmforge.train.checkpoint import checkpoints
 from lmforge.train.config import TrainConfig
 from lmforge.train.distributed import init_distributed
@@ -45,6 +48,9 @@ class PretrainConfig(BaseModel):
     tokenizer: str | None = Field(None, description="tokenizer folder (default: the model's)")
     objective: Literal["causal_lm", "glm"] = Field("causal_lm", description="next-token or GLM blank infilling")
     glm: GLMOptions = Field(default_factory=GLMOptions)
+    dry_run: bool = Field(False, description="run every check (paths, tokenizers, seq_len against the "
+                          "context, tokens per source and validation split, memory per GPU) and stop "
+                          "before training")
 
     @model_validator(mode="after")
     def _files(self, info: ValidationInfo) -> "PretrainConfig":
@@ -67,26 +73,56 @@ def prepare_run_dir(out: str | Path, resume: Literal["auto", "require", "fresh"]
         shutil.rmtree(Path(out) / "checkpoints", ignore_errors=True)
 
 
-def start_model(cfg: PretrainConfig, vocab: int, tok: Tokenizer | None) -> CausalLM:
-    """The model to train, with room for the data's vocabulary (+3 GLM tokens)."""
+def model_shape(cfg: PretrainConfig, vocab: int, tok: Tokenizer | None) -> ModelConfig:
+    """The shape of the model to train (a folder's config, or the fresh preset's), with room
+    for the data's vocabulary (+3 GLM tokens)."""
     needed = vocab + (3 if cfg.objective == "glm" else 0)
-    model = cfg.model.build(needed, tok)
-    if model.config.vocab_size < needed:
-        raise UserError(f"model vocab_size {model.config.vocab_size} < {needed} (data vocab {vocab}"
+    shape = cfg.model.config() if cfg.model.path else cfg.model.fresh_config(needed, tok)
+    if shape.vocab_size < needed:
+        raise UserError(f"model vocab_size {shape.vocab_size} < {needed} (data vocab {vocab}"
                         f"{' + 3 GLM tokens' if cfg.objective == 'glm' else ''}); "
                         "grow the vocabulary first (lmforge grow vocab)")
-    return model
+    return shape
 
 
-def check_data_tokenizer(cfg: PretrainConfig, manifest: dict, tok: Tokenizer | None) -> None:
-    """Packed ids mean nothing under another tokenizer: refuse data packed with a different one."""
-    packed = manifest.get("tokenizer_hash")
-    if tok is None or not packed or tokenizer_hash(tok) == packed:
-        return
-    raise UserError(f"data.path {cfg.data.path} was packed with another tokenizer (hash {packed}, "
-                    f"{manifest.get('vocab_size')} tokens) than {cfg.tokenizer_dir()} (hash {tokenizer_hash(tok)}, "
-                    f"{tok.vocab_size} tokens): repack it with `lmforge data pack --tokenizer "
-                    f"{cfg.tokenizer_dir()}`, or train with the tokenizer the data was packed with")
+@dataclass
+class PretrainPlan:
+    """What the checks found: the tokenizer, the model's shape, the loaders and, per source,
+    the packed tokens; `memory_gib` is the per-GPU peak of one step."""
+
+    tokenizer: Tokenizer | None
+    vocab: int
+    shape: ModelConfig
+    loader: TokenLoader
+    val: TokenLoader
+    tokens: dict[str, dict[str, int]]
+    memory_gib: float
+
+    def summary(self) -> str:
+        sources = ", ".join(f"{s} {t['train']:,} train + {t['val']:,} val" for s, t in self.tokens.items())
+        tok = f"{self.tokenizer.vocab_size:,} tokens" if self.tokenizer else "none"
+        return (f"checked: model {self.shape.num_hidden_layers} layers, vocab {self.shape.vocab_size:,}, "
+                f"context {self.shape.max_position_embeddings}; tokenizer {tok}; data vocab {self.vocab:,}, "
+                f"tokens {sources}; peak {self.memory_gib:.1f} GiB on one GPU")
+
+
+def check_pretrain(cfg: PretrainConfig) -> PretrainPlan:
+    """Every check before a step (all that `--dry-run` runs): the data's tokenizer, the model's
+    tokenizer and vocabulary, seq_len against the context, enough tokens in every source and its
+    validation split, shard ids inside the vocabulary."""
+    tok = _tokenizer(cfg)
+    manifest = read_manifest(cfg.data.path)
+    check_data_tokenizer(cfg.data.path, manifest, tok, cfg.tokenizer_dir())
+    vocab = manifest["vocab_size"]
+    shape = model_shape(cfg, vocab, tok)
+    where = cfg.model.path or f"preset {cfg.model.preset}"
+    if cfg.model.path and tok is not None:
+        check_model_tokenizer(cfg.model.path, shape, tok, cfg.tokenizer_dir())
+    check_context("train.seq_len", cfg.train.seq_len, shape, where)
+    loader = TokenLoader(cfg.data, cfg.train.seq_len, cfg.train.batch_size, cfg.train.seed)
+    val = TokenLoader(cfg.data, cfg.train.seq_len, cfg.train.batch_size, split="val")
+    tokens = {s: {"train": len(loader.tokens[s]), "val": len(val.tokens[s])} for s in loader.sources}
+    return PretrainPlan(tok, vocab, shape, loader, val, tokens, memory_gib(shape, cfg.train))
 
 
 def _tokenizer(cfg: PretrainConfig) -> Tokenizer | None:
@@ -94,26 +130,31 @@ def _tokenizer(cfg: PretrainConfig) -> Tokenizer | None:
     return Tokenizer.from_dir(folder) if folder and (Path(folder) / "tokenizer.json").is_file() else None
 
 
-def run_pretrain(cfg: PretrainConfig, created_by: str = "lmforge pretrain") -> tuple[TrainResult, dict]:
-    """Train; returns the trainer's result and the tokens seen per source."""
-    tok = _tokenizer(cfg)
-    manifest = read_manifest(cfg.data.path)
-    check_data_tokenizer(cfg, manifest, tok)
-    vocab = manifest["vocab_size"]
-    model = start_model(cfg, vocab, tok)
+def run_pretrain(cfg: PretrainConfig, created_by: str = "lmforge pretrain"
+                 ) -> tuple[TrainResult, dict] | PretrainPlan:
+    """Train; returns the trainer's result and the tokens seen per source (with dry_run: the
+    checks' plan, nothing trained)."""
+    plan = check_pretrain(cfg)
+    if cfg.dry_run:
+        return plan
+    tok, vocab = plan.tokenizer, plan.vocab
+    model = cfg.model.build(plan.shape.vocab_size, tok)
     d = init_distributed(pick_device(cfg.train.device).type)
-    loader = TokenLoader(cfg.data, cfg.train.seq_len, cfg.train.batch_size, cfg.train.seed,
-                         d.rank, d.world_size)
-    val = TokenLoader(cfg.data, cfg.train.seq_len, cfg.train.batch_size, split="val")
+    loader = plan.loader if d.world_size == 1 else TokenLoader(
+        cfg.data, cfg.train.seq_len, cfg.train.batch_size, cfg.train.seed, d.rank, d.world_size)
+    val = plan.val
     objective, batches, val_batches = causal_lm, loader, lambda: val.eval_batches(cfg.train.eval_batches)
     if cfg.objective == "glm":
         objective, batches, val_batches = glm_setup(cfg, vocab, loader, val, tok)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     if d.main:
         dump_config(cfg, Path(cfg.out) / "config.yaml")
+    details = {"data": cfg.data.model_dump(), "tokens_seen": loader.tokens_seen()}
+    if tok is not None:
+        details["tokenizer"] = tokenizer_identity(tok, cfg.tokenizer_dir())
     result = train(model, objective, batches, cfg.train, cfg.out, val_data=val_batches,
                    tokenizer_dir=cfg.tokenizer_dir(), parent=cfg.model.path, created_by=created_by,
-                   details={"data": cfg.data.model_dump(), "tokens_seen": loader.tokens_seen()})
+                   details=details)
     return result, loader.tokens_seen()
 
 
