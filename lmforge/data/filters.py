@@ -106,10 +106,9 @@ def gopher_quality(text: str, en: dict | None = None, zh: dict | None = None) ->
         return False
     if sum(x.endswith(_ELLIPSES) for x in lines) / len(lines) > s.max_ellipsis_lines_ratio:
         return False
-    if sum(1 for w in ws if _ALPHA.search(w)) / len(ws) < s.min_alpha_words_ratio:
+    if sum(map(bool, map(_ALPHA.search, ws))) / len(ws) < s.min_alpha_words_ratio:
         return False
-    stop = set(s.stop_words)
-    return sum(1 for w in ws if w.lower() in stop) >= s.min_stop_words
+    return sum(map(frozenset(s.stop_words).__contains__, map(str.lower, ws))) >= s.min_stop_words
 
 
 # ---- Gopher repetition rules (Rae et al. 2021, table A1; datatrove GopherRepetitionFilter) ----
