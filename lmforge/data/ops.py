@@ -19,7 +19,8 @@ from lmforge.data.corpus import demo_corpus
 from lmforge.data.dedup import DEFAULT_THRESHOLD
 from lmforge.data.pipeline import RunOptions, process_sources, write_jsonl_atomic
 from lmforge.data.remote import RemoteDocuments, expand_url, is_url, remote_by_source
-from lmforge.data.read import ReadStats, documents_by_source, expand, read_documents
+from lmforge.data.read import (TXT_MODE_HELP, ReadStats, TxtMode, documents_by_language, documents_by_source, expand,
+                               read_documents)
 from lmforge.errors import UserError
 
 
@@ -67,8 +68,7 @@ class TextInputs(TextField):
 class Inputs(TextInputs):
     """... and how they are read."""
 
-    txt_mode: Literal["file", "paragraph", "line"] = Field(
-        "file", description="a .txt file is one document, one per blank-line paragraph, or one per line")
+    txt_mode: TxtMode = Field("auto", description=TXT_MODE_HELP)
     strict: bool = Field(False, description="stop at the first malformed record instead of skipping it")
 
     def documents(self) -> Iterable[str]:
@@ -86,10 +86,14 @@ class SourcedInputs(Inputs):
 
     source: str | None = Field(None, description="one source name for all inputs "
                                                  "(default: each file's name up to its first dot)")
+    split_by: Literal["file", "language"] = Field("file", description=(
+        "sources by file name, or by each document's language (zh, en, other) whatever file it is in"))
 
     def by_source(self) -> dict[str, Iterable[str]]:
         if self.source:
             return {self.source: self.documents()}
+        if self.split_by == "language":
+            return dict(documents_by_language(self.input, self.field, self.txt_mode, self.strict))
         local = [p for p in self.input if not is_url(p)]
         by: dict[str, Iterable[str]] = dict(documents_by_source(local, self.field, self.txt_mode, self.strict)) \
             if local else {}

@@ -12,18 +12,22 @@ from __future__ import annotations
 import glob
 import gzip
 import io
+from collections import Counter
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, Literal
+from typing import BinaryIO, Iterable, Iterator, Literal, get_args
 
 import zstandard
 
-from lmforge.text import (READ_ERRORS, DataError, ReadStats, iter_jsonl, open_binary,
+from lmforge.text import (READ_ERRORS, DataError, Language, ReadStats, iter_jsonl, language, open_binary,
                           parse_json_bytes, read_lines)
 
-__all__ = ["DataError", "Documents", "ReadStats", "documents_by_source", "expand", "read_documents"]
+__all__ = ["DataError", "Documents", "ReadStats", "documents_by_language", "documents_by_source", "expand",
+           "read_documents"]
 
 TEXT_SUFFIXES = (".txt", ".jsonl", ".json", ".parquet", ".md")
-TxtMode = Literal["file", "paragraph", "line"]
+TxtMode = Literal["auto", "file", "paragraph", "line"]
+TXT_MODE_HELP = ("a .txt file is split into blank-line paragraphs when it has them, else one document per "
+                 "line (auto); or one document per file, per paragraph, or per line")
 _ERRORS = READ_ERRORS + (zstandard.ZstdError,)
 
 
@@ -75,15 +79,27 @@ class Documents:
     and the records skipped (with reasons). A warning names the skips when reading ends."""
 
     def __init__(self, paths: Iterable[str | Path], text_field: str = "text", txt_mode: TxtMode = "file",
-                 strict: bool = False, stats: ReadStats | None = None, name: str | None = None) -> None:
+                 strict: bool = False, stats: ReadStats | None = None, name: str | None = None,
+                 language: Language | None = None) -> None:
         self.paths, self.text_field, self.txt_mode, self.strict = list(paths), text_field, txt_mode, strict
         self.stats = stats if stats is not None else ReadStats()
-        self.name = name
+        self.name, self.language = name, language
 
     def __iter__(self) -> Iterator[str]:
+        if self.language is None:
+            yield from self._read()
+            self.stats.warn(self.name or ", ".join(map(str, self.paths)))
+            return
+        # one language's documents: the pass that found the languages counted the skips
+        every = Documents(self.paths, self.text_field, self.txt_mode, self.strict)
+        for text in every._read():
+            if language(text) == self.language:
+                self.stats.records += 1
+                yield text
+
+    def _read(self) -> Iterator[str]:
         for path in expand(self.paths):
             yield from self._file(path)
-        self.stats.warn(self.name or ", ".join(map(str, self.paths)))
 
     def _file(self, path: Path) -> Iterator[str]:
         kind = _kind(path)
@@ -114,24 +130,57 @@ def documents_by_source(paths: Iterable[str | Path], text_field: str = "text", t
     return {name: Documents(fs, text_field, txt_mode, strict, name=name) for name, fs in by_source.items()}
 
 
-def _txt_units(path: Path, mode: TxtMode, stats: ReadStats, strict: bool
-               ) -> Iterator[list[tuple[str | None, bool]]]:
-    """The (line, ended by a newline) of each document; a None line was undecodable (counted)."""
-    lines = ((text, ended) for _, text, ended in read_lines(path, stats, strict, _open, _ERRORS))
-    if mode == "file":
-        yield list(lines)
-        return
+def _paragraphs(lines: Iterable[tuple[str | None, bool]]) -> Iterator[list[tuple[str | None, bool]]]:
+    """The blank-line-separated runs of lines (an undecodable None line is not blank)."""
     buf: list[tuple[str | None, bool]] = []
-    for text, ended in lines:
-        if mode == "line":
-            yield [(text, False)]
-        elif text is None or text.strip():
+    for text, _ in lines:
+        if text is None or text.strip():
             buf.append((text, False))
         elif buf:
             yield buf
             buf = []
     if buf:
         yield buf
+
+
+def documents_by_language(paths: Iterable[str | Path], text_field: str = "text", txt_mode: TxtMode = "auto",
+                          strict: bool = False) -> dict[str, Documents]:
+    """{language: documents} for the languages present (en, zh, other; see lmforge.text.language),
+    whatever files they are in. A first pass finds the languages and counts the malformed
+    records (reported with the first source); each source then reads the inputs again."""
+    paths = list(paths)
+    probe = Documents(paths, text_field, txt_mode, strict, name=", ".join(map(str, paths)))
+    found = Counter(language(text) for text in probe)
+    present = [lang for lang in get_args(Language) if found[lang]]
+    if not present:
+        raise DataError(f"{', '.join(map(str, paths))}: no documents to split by language")
+    skips = ReadStats(skipped=probe.stats.skipped, reasons=probe.stats.reasons, problems=probe.stats.problems)
+    return {lang: Documents(paths, text_field, txt_mode, strict, skips if i == 0 else ReadStats(), lang, lang)
+            for i, lang in enumerate(present)}
+
+
+def _txt_units(path: Path, mode: TxtMode, stats: ReadStats, strict: bool
+               ) -> Iterator[list[tuple[str | None, bool]]]:
+    """The (line, ended by a newline) of each document; a None line was undecodable (counted).
+    `auto`: paragraphs when the file has at least two, else one document per line."""
+    lines = ((text, ended) for _, text, ended in read_lines(path, stats, strict, _open, _ERRORS))
+    if mode == "file":
+        yield list(lines)
+        return
+    if mode == "line":
+        yield from ([(text, False)] for text, _ in lines)
+        return
+    paragraphs = _paragraphs(lines)
+    if mode == "paragraph":
+        yield from paragraphs
+        return
+    first, second = next(paragraphs, None), next(paragraphs, None)
+    if second is None:  # no blank-line paragraphs: one document per line
+        yield from ([line] for line in first or [])
+        return
+    yield first  # type: ignore[misc]
+    yield second
+    yield from paragraphs
 
 
 def _txt(path: Path, mode: TxtMode, stats: ReadStats, strict: bool) -> Iterator[str]:
