@@ -25,7 +25,8 @@ def _layer_params(cfg: ModelConfig, active: bool) -> tuple[int, int]:
     """(attention + norms, feed-forward) parameters of one layer."""
     h, hd = cfg.hidden_size, cfg.head_size
     q, kv = cfg.num_attention_heads * hd, cfg.kv_heads * hd
-    attn = h * q + 2 * h * kv + q * h + (q + 2 * kv if cfg.qkv_bias else 0) + 2 * h
+    attn = (h * q + 2 * h * kv + q * h + (q + 2 * kv if cfg.qkv_bias else 0) + 2 * h
+            + (2 * hd if cfg.qk_norm else 0))  # Qwen3's per-head q/k norms
     mlp = 3 * h * cfg.intermediate_size
     if cfg.num_local_experts:
         experts = cfg.num_experts_per_tok if active else cfg.num_local_experts

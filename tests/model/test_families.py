@@ -13,9 +13,11 @@ import torch
 from lmforge.errors import UserError
 from lmforge.model import load_model, save_model
 from lmforge.model.cache import KVCache
+from lmforge.model.flops import param_count
 from lmforge.model.generate import SamplingParams, generate
 from lmforge.model.io import ModelFolderError, load_config
 from lmforge.model.source import ModelSource
+from lmforge.model.transformer import document_mask
 from tests.cli_config import config_of
 from tests.model.families import REAL_CONFIGS, TINY_VOCAB, tiny_config, write_standin
 
@@ -220,3 +222,22 @@ def test_continuing_with_yarn_from_the_command_line(tmp_path):
     assert shape.rope_scaling.original_max_position_embeddings == 40960
     assert shape.max_position_embeddings == 4 * 40960
     assert cfg.model.build().config == shape
+
+
+def test_sliding_window_document_mask_same_for_flex_and_sdpa():
+    """Packed documents under a sliding window: the FlexAttention mask (CUDA path) equals the
+    boolean SDPA mask (CPU path) element by element."""
+    flex_attention = pytest.importorskip("torch.nn.attention.flex_attention")
+    docs = torch.tensor([[0] * 5 + [1] * 7 + [2] * 4, [0] * 16])
+    dense = document_mask(docs, flex=False, window=3)
+    block = document_mask(docs, flex=True, window=3)
+    assert torch.equal(flex_attention.create_mask(block.mask_mod, 2, 1, 16, 16, device="cpu"), dense)
+    row = dense[0, 0, 10].tolist()  # query 10 (document 1) sees keys 8, 9, 10 only
+    assert [i for i, seen in enumerate(row) if seen] == [8, 9, 10]
+
+
+@pytest.mark.parametrize("family", list(REAL_CONFIGS))
+def test_parameter_count_formula_counts_every_tensor(tmp_path, family):
+    folder = write_standin(family, tmp_path / "m")
+    model = load_model(folder)
+    assert param_count(model.config) == model.num_parameters()
