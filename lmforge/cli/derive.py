@@ -21,6 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from lmforge.config import apply_overrides, read_yaml, validate
+from lmforge.files import check_output_path
 
 OVERRIDE = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*=")
 
@@ -39,6 +40,8 @@ class Verb:
     before: Callable[[Any, argparse.Namespace], None] | None = None  # acts on those flags
     any_override: bool = False  # every key=value goes to the config's `overrides` list (a recipe's)
     aliases: dict[str, str] = field(default_factory=dict)  # flag name -> field, for old names
+    # output fields and what they must be; checked before any work (a field the config lacks is skipped)
+    outputs: dict[str, Literal["dir", "file"]] = field(default_factory=lambda: {"out": "dir"})
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -241,8 +244,19 @@ def build_config(verb: Verb, args: argparse.Namespace, overrides: Sequence[str])
     return validate(verb.config, data, args.config if verb.config_file else f"lmforge {args.command_path}")
 
 
+def check_outputs(verb: Verb, cfg: Any) -> None:
+    """Every output path of the verb can be written as the kind it must be (a folder where a
+    folder goes, a file where a file goes): a UserError naming the flag and the path, before any work."""
+    for name, kind in verb.outputs.items():
+        value = getattr(cfg, name, None)
+        if value is not None:
+            info = type(cfg).model_fields[name]
+            check_output_path(value, kind, f"--{key_of(name, info).replace('_', '-')}")
+
+
 def run_verb(verb: Verb, args: argparse.Namespace) -> Any:
     cfg = build_config(verb, args, args.overrides)
+    check_outputs(verb, cfg)
     if verb.before:
         verb.before(cfg, args)
     result = verb.run(cfg)

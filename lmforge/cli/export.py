@@ -13,7 +13,7 @@ def _show(out: Path, cfg: GGUFConfig) -> None:
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {cfg.type})")
 
 
-GGUF = Verb(GGUFConfig, run_export_gguf, show=_show,
+GGUF = Verb(GGUFConfig, run_export_gguf, show=_show, outputs={"out": "file"},
             help="write a GGUF file for llama.cpp / llama-cpp-python / ollama")
 
 

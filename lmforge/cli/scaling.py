@@ -49,6 +49,7 @@ def _show_plan(r: PlanResult, cfg: PlanConfig) -> None:
 SWEEP = Verb(SweepConfig, run_sweep, show=_show_sweep, positional=("base",),
              help="train a grid of depths x token budgets (resumable)")
 FIT = Verb(FitConfig, run_fit, show=_show_fit, positional=("csv",),
+           outputs={"out": "file", "plot": "file"},
            help="fit the Chinchilla or compute-only law to a results CSV")
 PLAN = Verb(PlanConfig, run_plan, show=_show_plan,
             help="compute-optimal N*, D* and predicted loss for a budget")

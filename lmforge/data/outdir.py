@@ -14,18 +14,9 @@ from pathlib import Path
 from typing import Iterator
 
 from lmforge.files import atomic_dir
+from lmforge.files import process_alive as _alive
 
 OWNER = ".owner-pid"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_stale_temps(out: Path) -> list[Path]:

@@ -65,7 +65,10 @@ def run_perplexity(cfg: PerplexityConfig, loaded: Loaded | None = None) -> EvalR
     check_out(cfg)
     lm = load_model_for(cfg, cfg.model, loaded)
     docs = itertools.islice(read_documents(cfg.files), cfg.limit)
-    r = perplexity(lm.model, lm.tokenizer, docs, cfg.window, progress=True)
+    try:
+        r = perplexity(lm.model, lm.tokenizer, docs, cfg.window, progress=True)
+    except UserError as e:
+        raise UserError(f"--files {' '.join(cfg.files)}: {e}") from None
     report = markdown(["text", "tokens", "bytes", "perplexity", "bits/byte"],
                       [[", ".join(cfg.files), r["tokens"], r["bytes"], r["perplexity"], r["bits_per_byte"]]])
     return finish(cfg, "perplexity", {"perplexity": r}, report)

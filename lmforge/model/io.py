@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 import lmforge
 from lmforge.config import format_validation_error
 from lmforge.errors import UserError
-from lmforge.files import atomic_dir
+from lmforge.files import atomic_dir, read_json as read_json_file
 from lmforge.model.config import ModelConfig, with_folder_overrides
 from lmforge.model.transformer import CausalLM
 
@@ -169,12 +169,7 @@ def _first(x: Any) -> Any:
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ModelFolderError(f"{path}: file not found")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ModelFolderError(f"{path}: invalid JSON ({e})") from None
+    return read_json_file(path, "file", ModelFolderError)
 
 
 def load_config(model_dir: str | Path, overrides: dict[str, Any] | None = None) -> ModelConfig:

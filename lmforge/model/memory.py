@@ -124,6 +124,8 @@ def _field_value(key: str, value: str):
     if isinstance(default, bool):
         return value.lower() in ("1", "true", "yes")
     if isinstance(default, int) or key == "loss_chunk_tokens":
+        if not value.strip().isdigit() or int(value) <= 0:
+            raise UserError(f"--train: {key} must be a whole number above 0, not {value!r}")
         return int(value)
     choices = get_args(kind)
     if choices and value not in choices:
@@ -152,7 +154,12 @@ def parse_train_shape(text: str) -> tuple[TrainShape, dict[str, str]]:
 def train_report(cfg: ModelConfig, spec: str) -> dict:
     """`lmforge model info --train SPEC`: memory per device (GiB) and the speed to expect."""
     shape, extra = parse_train_shape(spec)
-    mfu, device = float(extra.get("mfu", 0.4)), extra.get("device", "H100")
+    try:
+        mfu, device = float(extra.get("mfu", 0.4)), extra.get("device", "H100")
+    except ValueError:
+        raise UserError(f"--train: mfu must be a number, not {extra['mfu']!r}") from None
+    if not 0 < mfu <= 1:
+        raise UserError(f"--train: mfu must be in (0, 1], not {mfu}")
     est = estimate_training_memory(cfg, shape)
     tps = expected_tokens_per_s(cfg, shape.seq_len, mfu, shape.gpus, device)
     return {"shape": asdict(shape), "memory_gib_per_device": est.gib(), "mfu": mfu, "device": device,

@@ -24,6 +24,7 @@ from scipy.optimize import minimize
 from scipy.special import huber
 
 from lmforge.errors import UserError
+from lmforge.files import read_json
 
 CHINCHILLA_PARAMS = ("E", "A", "B", "alpha", "beta")
 COMPUTE_PARAMS = ("E", "a", "b")
@@ -93,9 +94,12 @@ class ScalingLaw:
         path = Path(path)
         if not path.is_file():
             raise UserError(f"fit file {path} not found (write one with `lmforge scaling fit`)")
-        data = json.loads(path.read_text())
-        data["ci"] = {k: tuple(v) for k, v in data.get("ci", {}).items()}
-        return cls(**data)
+        data = read_json(path, "fit file")
+        try:
+            data["ci"] = {k: tuple(v) for k, v in data.get("ci", {}).items()}
+            return cls(**data)
+        except (TypeError, AttributeError) as e:
+            raise UserError(f"{path}: not a fit file of `lmforge scaling fit` ({e})") from None
 
 
 def default_law(samples: int = 400, seed: int = 0) -> ScalingLaw:
@@ -131,6 +135,8 @@ def read_points(path: str | Path, loss_column: str = "loss") -> dict[str, np.nda
             raise UserError(f"{path}: missing column(s) {missing}; header is {reader.fieldnames} "
                             f"(need {list(required)})")
         rows = list(reader)
+    if not rows:
+        raise UserError(f"{path}: no result rows under the header (a sweep writes one per point)")
     cols: dict[str, list[float]] = {k: [] for k in ("N", "D", "loss", "C")}
     for i, row in enumerate(rows, start=2):
         try:

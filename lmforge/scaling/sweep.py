@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from tqdm import tqdm
 
 from lmforge.config import read_yaml
@@ -77,6 +77,13 @@ class SweepConfig(BaseModel):
     out: str = Field(description="sweep folder (results.csv, runs/)")
 
     _split = field_validator("depths", "tokens", mode="before")(_numbers)
+
+    @field_validator("depths", "tokens")
+    @classmethod
+    def _positive(cls, values: list[int], info: ValidationInfo) -> list[int]:
+        if any(v <= 0 for v in values):
+            raise UserError(f"--{info.field_name}: every value must be above 0 (got {values})")
+        return values
 
     def settings(self) -> dict[str, Any]:
         """The base pretrain settings: the file (if any) with `pretrain` over it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from typing import Callable, TextIO
+from typing import Callable, Iterator, TextIO
 
 from pydantic import ConfigDict, Field
 
@@ -74,9 +74,25 @@ class ChatSession:
         return answer
 
 
+def _lines(stdin: TextIO) -> Iterator[str | UnicodeDecodeError]:
+    """Input lines as text; a line that is not UTF-8 comes as its decoding error (the lines
+    after it still read: the bytes are decoded one line at a time)."""
+    buffer = getattr(stdin, "buffer", None)
+    if buffer is None:
+        yield from iter(stdin.readline, "")
+        return
+    for raw in iter(buffer.readline, b""):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield e
+
+
 def chat_loop(model, tokenizer, params: SamplingParams, system: str | None = None,
-              stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+              stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
     session = ChatSession(model, tokenizer, params, system)
+    stdout = stdout or sys.stdout
+    lines = _lines(stdin or sys.stdin)
 
     def write(text: str) -> None:
         stdout.write(text)
@@ -85,7 +101,11 @@ def chat_loop(model, tokenizer, params: SamplingParams, system: str | None = Non
     write(f"lmforge chat — {HELP}\n")
     while True:
         write("\n> ")
-        line = stdin.readline()
+        line = next(lines, "")
+        if isinstance(line, UnicodeDecodeError):
+            write(f"error: that line is not UTF-8 text (byte {line.object[line.start]:#04x} at column "
+                  f"{line.start + 1}); it was ignored\n")
+            continue
         if not line or line.strip().lower() in QUIT:
             write("\n")
             return
@@ -107,7 +127,7 @@ def chat_loop(model, tokenizer, params: SamplingParams, system: str | None = Non
             write("\n")
 
 
-def run_chat(cfg: ChatConfig, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+def run_chat(cfg: ChatConfig, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
     """`lmforge chat`: load the folder and talk until /quit, exit or end of input."""
     loaded = load_for_inference(cfg.model, cfg.device, cfg.dtype)
     chat_loop(loaded.model, loaded.tokenizer, cfg.sampling(), cfg.system, stdin, stdout)

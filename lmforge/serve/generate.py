@@ -51,6 +51,17 @@ def _encode(tok: Tokenizer, cfg: GenerateConfig, prompt: str) -> list[int]:
     return render(tok, head + [{"role": "user", "content": prompt}], add_generation_prompt=True)[0]
 
 
+def check_context(prompts: list[list[int]], max_new_tokens: int, context: int) -> None:
+    """A UserError when a prompt plus --max-new-tokens does not fit the model's context (naming
+    the prompt, its token count and the most new tokens that would fit)."""
+    for i, ids in enumerate(prompts, 1):
+        if len(ids) >= context:
+            raise UserError(f"--prompt {i} has {len(ids)} tokens; the model's context is {context} tokens")
+        if len(ids) + max_new_tokens > context:
+            raise UserError(f"--max-new-tokens {max_new_tokens}: prompt {i} has {len(ids)} tokens, so at most "
+                            f"{context - len(ids)} new tokens fit the model's context of {context}")
+
+
 def run_generate(cfg: GenerateConfig, on_text: Callable[[int, str], None] | None = None) -> list[Completion]:
     """Completions in prompt order; `on_text(row, text)` receives each row's new text as it is
     decoded (whole characters, stop tokens left out)."""
@@ -58,6 +69,7 @@ def run_generate(cfg: GenerateConfig, on_text: Callable[[int, str], None] | None
     model, tok = loaded.model, loaded.tokenizer
     stops = stop_token_ids(tok, model.config)
     prompts = [_encode(tok, cfg, p) for p in cfg.prompt]
+    check_context(prompts, cfg.max_new_tokens, model.config.max_position_embeddings)
     decoders = [StreamDecoder(tok, stop_ids=set(stops)) for _ in prompts]
     texts: list[list[str]] = [[] for _ in prompts]
 

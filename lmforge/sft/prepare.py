@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from lmforge.client import ChatClient
 from lmforge.data.ops import InputPath, InputPaths, check_inputs, made_later
@@ -63,6 +63,12 @@ class FilterLengthConfig(_OneFile):
     tokenizer: str = Field(description="tokenizer folder (its chat template renders the records)")
     min_tokens: int = Field(0, ge=0, description="keep conversations of at least this many tokens")
     max_tokens: int = Field(10**9, gt=0, description="... and at most this many")
+
+    @model_validator(mode="after")
+    def _band(self) -> "FilterLengthConfig":
+        if self.min_tokens > self.max_tokens:
+            raise UserError(f"--min-tokens {self.min_tokens} is above --max-tokens {self.max_tokens}")
+        return self
 
 
 def run_filter_length(cfg: FilterLengthConfig) -> Written:
@@ -145,6 +151,13 @@ def run_self_cognition(cfg: SelfCognitionConfig) -> Written:
 
 class SelfInstructConfig(_Op):
     teacher: str = Field(description="OpenAI-compatible endpoint URL, e.g. http://127.0.0.1:8000/v1")
+
+    @field_validator("teacher")
+    @classmethod
+    def _url(cls, teacher: str) -> str:
+        if not teacher.startswith(("http://", "https://")):
+            raise UserError(f"--teacher {teacher!r}: expected an http:// or https:// URL")
+        return teacher
     seed_tasks: InputPath = Field(description="jsonl of instruction/input/output seed tasks")
     n: int = Field(gt=0, description="tasks wanted in `out` (ones already there count)")
     out: str = Field(description="alpaca jsonl, appended as tasks pass the filters (resumable)")

@@ -38,8 +38,9 @@ def read_csv(path: Path, subject: str, header: list[str] | None) -> list[MCItem]
             if cols is None:
                 return []
             lower = [c.strip().lower() for c in cols]
-            if "answer" not in lower:
-                raise UserError(f"{path}:1: no 'answer' column in header {cols}")
+            missing = [c for c in ("question", "answer") if c not in lower]
+            if missing:
+                raise UserError(f"{path}:1: no {missing[0]!r} column in header {cols}")
             q = lower.index("question")
             letters = [i for i, c in enumerate(lower) if len(c) == 1 and c.upper() in LETTERS]
             a = lower.index("answer")
