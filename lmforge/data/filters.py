@@ -8,8 +8,9 @@ language of a document (lmforge.text.language) picks its thresholds: English def
 published ones, Chinese defaults are FineWeb-2's Mandarin (cmn_Hani) settings where FineWeb-2
 has one. A "word" is a Han character or a whitespace-separated run of anything else, so word
 counts, word n-grams and stop words work for both languages. Thresholds and their sources are
-listed in docs/data.md ("Quality filters"); a step's `en:`/`zh:` mapping overrides them, e.g.
-`{gopher_quality: {zh: {min_words: 100}}}` ('other' documents use the English settings).
+listed in docs/data.md ("Quality filters"); a step's keys override them for both languages and
+its `en:`/`zh:` mappings for one, e.g. `{gopher_quality: {min_words: 100, zh: {min_words: 200}}}`
+('other' documents use the English settings).
 """
 
 from __future__ import annotations
@@ -52,17 +53,19 @@ def _lang(text: str) -> str:
     return "zh" if language(text) == "zh" else "en"
 
 
-def _settings(defaults: dict[str, T], lang: str, overrides: dict[str, Any] | None, step: str) -> T:
-    """This language's thresholds with the step's `en:`/`zh:` overrides applied."""
-    base = defaults[lang]
-    changes = (overrides or {}).get(lang)
+def _settings(defaults: dict[str, T], text: str, step: str, per_lang: dict[str, dict | None],
+              common: dict[str, Any]) -> T:
+    """The document's language's thresholds, with the step's keys for both languages and then its
+    `en:`/`zh:` keys applied."""
+    lang = _lang(text)
+    changes = {**common, **(per_lang.get(lang) or {})}
     if not changes:
-        return base
+        return defaults[lang]
     try:
-        return dataclasses.replace(base, **changes)
+        return dataclasses.replace(defaults[lang], **changes)
     except TypeError:
-        known = ", ".join(f.name for f in dataclasses.fields(base))
-        raise UserError(f"clean step {step}.{lang}: unknown key in {sorted(changes)}; known: {known}") from None
+        known = ", ".join(f.name for f in dataclasses.fields(defaults[lang]))
+        raise UserError(f"clean step {step}: unknown key in {sorted(changes)}; known: en, zh, {known}") from None
 
 
 # ---- Gopher quality rules (Rae et al. 2021, appendix A; datatrove GopherQualityFilter) ---------
@@ -89,10 +92,10 @@ GOPHER_QUALITY = {
 }
 
 
-def gopher_quality(text: str, en: dict | None = None, zh: dict | None = None) -> bool:
+def gopher_quality(text: str, en: dict | None = None, zh: dict | None = None, **both: Any) -> bool:
     """Gopher's document rules: length in words, mean word length, symbols, bullets, ellipses,
     words with letters, stop words."""
-    s = _settings(GOPHER_QUALITY, _lang(text), {"en": en, "zh": zh}, "gopher_quality")
+    s = _settings(GOPHER_QUALITY, text, "gopher_quality", {"en": en, "zh": zh}, both)
     ws = words(text)
     if not s.min_words <= len(ws) <= s.max_words:
         return False
@@ -197,10 +200,10 @@ class _Grams:
         return int(self.lens[np.cumsum(cover[:-1]) > 0].sum())
 
 
-def gopher_repetition(text: str, en: dict | None = None, zh: dict | None = None) -> bool:
+def gopher_repetition(text: str, en: dict | None = None, zh: dict | None = None, **both: Any) -> bool:
     """Gopher's repetition rules: duplicate lines and paragraphs, the most frequent 2-4-grams,
     characters in repeated 5-10-grams."""
-    s = _settings(GOPHER_REPETITION, _lang(text), {"en": en, "zh": zh}, "gopher_repetition")
+    s = _settings(GOPHER_REPETITION, text, "gopher_repetition", {"en": en, "zh": zh}, both)
     size = len(text) or 1
     for parts, max_frac, max_char_frac in (
             (_PARAGRAPHS.split(text.strip()), s.max_dup_para_frac, s.max_dup_para_char_frac),
@@ -268,10 +271,10 @@ FINEWEB_QUALITY = {
 }
 
 
-def fineweb_quality(text: str, en: dict | None = None, zh: dict | None = None) -> bool:
+def fineweb_quality(text: str, en: dict | None = None, zh: dict | None = None, **both: Any) -> bool:
     """FineWeb's line filters: enough lines end in punctuation, not mostly short lines, few
     duplicated lines, not one word per line."""
-    s = _settings(FINEWEB_QUALITY, _lang(text), {"en": en, "zh": zh}, "fineweb_quality")
+    s = _settings(FINEWEB_QUALITY, text, "fineweb_quality", {"en": en, "zh": zh}, both)
     lines = [x.strip() for x in text.split("\n") if x.strip()]
     if not lines:
         return False

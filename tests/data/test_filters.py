@@ -118,11 +118,15 @@ def test_sensitive_words_from_a_user_file(tmp_path, real):
         F.sensitive_words("x", str(tmp_path / "missing.txt"))
 
 
-def test_per_language_overrides_and_unknown_keys(real):
+def test_overrides_for_both_languages_or_one_and_unknown_keys(real):
     assert F.gopher_quality(real["news"], en={"min_words": 10 ** 6})  # an English override
     assert not F.gopher_quality(real["news"], zh={"min_words": 10 ** 6})
-    with pytest.raises(UserError, match=r"gopher_quality\.zh: unknown key.*'min_wrods'.*min_words"):
+    assert not F.gopher_quality(real["english"], min_words=10 ** 6)  # both languages
+    assert F.gopher_quality(real["news"], min_words=10 ** 6, zh={"min_words": 50})  # zh: wins for zh
+    with pytest.raises(UserError, match=r"gopher_quality: unknown key.*'min_wrods'.*known: en, zh, min_words"):
         F.gopher_quality(real["news"], zh={"min_wrods": 5})
+    with pytest.raises(UserError, match=r"fineweb_quality: unknown key.*'max_ratio'"):
+        Cleaner(steps=[{"fineweb_quality": {"max_ratio": 0.5}}])(real["english"])
 
 
 def test_filters_are_picklable_steps_counted_with_samples(real):
