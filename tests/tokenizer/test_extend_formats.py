@@ -238,3 +238,19 @@ def test_base_with_only_a_sentencepiece_model(extended, tmp_path):
     assert _template_ids(theirs, CHAT[:3]) == chat
     for text in (MIXED, F.english(held_out=True)[:3000]):
         assert sp.encode(text) == ext.encode(text) == theirs(text, add_special_tokens=False)["input_ids"]
+
+
+def test_unigram_sentencepiece_base(tmp_path, chinese_held_out):
+    """A unigram SentencePiece base takes a unigram addition's pieces with their own scores."""
+    from lmforge.tokenizer.train import train_tokenizer
+
+    train_tokenizer(F.english(chars=150_000).split("\n\n"), 1500, tmp_path / "base", "sentencepiece-unigram")
+    train_tokenizer(F.reviews("pos", 100_000).splitlines(), 4000, tmp_path / "zh", "sentencepiece-unigram")
+    info = extend_tokenizer(tmp_path / "base", tmp_path / "zh", tmp_path / "ext")
+    base, ext = Tokenizer.from_dir(tmp_path / "base"), Tokenizer.from_dir(tmp_path / "ext")
+    assert info["added"] > 2000 and all(ext.tok.id_to_token(i) == base.tok.id_to_token(i) for i in range(1500))
+    english, chinese = F.english(held_out=True)[:20_000], chinese_held_out[:5000]
+    assert ext.encode(english) == base.encode(english)
+    assert len(ext.encode(chinese)) < 0.5 * len(base.encode(chinese))
+    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "ext" / "tokenizer.model"))
+    assert sp.encode(chinese[:2000]) == ext.encode(chinese[:2000])
