@@ -120,9 +120,8 @@ def _proto_size(model_file: Path) -> int:
 
 def _addition_spec(add: Path) -> dict[str, Any]:
     """The addition as a parsed BPE tokenizer.json (a bare .model file is converted)."""
-    if add.suffix == ".model":
-        return json.loads(from_sentencepiece(add).to_str())
-    spec = json.loads(load_tokenizer(add).tok.to_str())
+    hf = from_sentencepiece(add) if add.suffix == ".model" else load_tokenizer(add).tok
+    spec = json.loads(hf.to_str())
     if spec["model"]["type"] != "BPE":
         raise TokenizerError(f"{add}: the addition to a BPE base must be BPE too, not {spec['model']['type']}")
     return spec

@@ -240,8 +240,11 @@ def test_base_with_only_a_sentencepiece_model(extended, tmp_path):
         assert sp.encode(text) == ext.encode(text) == theirs(text, add_special_tokens=False)["input_ids"]
 
 
-def test_unigram_sentencepiece_base(tmp_path, chinese_held_out):
-    """A unigram SentencePiece base takes a unigram addition's pieces with their own scores."""
+def test_unigram_sentencepiece_base(tmp_path, chinese_held_out, extended):
+    """A unigram SentencePiece base takes a unigram addition's pieces with their own scores; a BPE
+    base refuses a unigram addition."""
+    from lmforge.tokenizer import TokenizerError
+
     from lmforge.tokenizer.train import train_tokenizer
 
     train_tokenizer(F.english(chars=150_000).split("\n\n"), 1500, tmp_path / "base", "sentencepiece-unigram")
@@ -254,3 +257,5 @@ def test_unigram_sentencepiece_base(tmp_path, chinese_held_out):
     assert len(ext.encode(chinese)) < 0.5 * len(base.encode(chinese))
     sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "ext" / "tokenizer.model"))
     assert sp.encode(chinese[:2000]) == ext.encode(chinese[:2000])
+    with pytest.raises(TokenizerError, match="must be BPE too, not Unigram"):
+        extend_tokenizer(extended["llama-json"][0], tmp_path / "zh" / "tokenizer.model", tmp_path / "x")
