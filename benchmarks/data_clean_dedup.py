@@ -59,6 +59,12 @@ def build_input(folder: Path, mb: float, shards: int, dup_share: float, seed: in
     return planted
 
 
+def _cpu() -> float:
+    """CPU seconds used so far by this process and its finished workers."""
+    return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for f in ("ru_utime", "ru_stime"))
+
+
 def _scores(dropped: set[int], planted: set[int]) -> dict[str, float]:
     hit = len(dropped & planted)
     return {"recall": round(hit / max(1, len(planted)), 4), "precision": round(hit / max(1, len(dropped)), 4)}
@@ -137,15 +143,19 @@ def main() -> None:
         planted = build_input(raw, args.mb, args.shards, args.dup_share)
         texts = [json.loads(x)["text"] for f in sorted(raw.glob("*.jsonl")) for x in f.read_text("utf-8").splitlines()]
         mb = sum(len(t.encode()) for t in texts) / 1e6
-        times = []
+        times, cpu = [], _cpu()
         for r in range(args.repeats):
             seconds, kept = run_lmforge(raw, Path(d) / f"out{r}", args.workers, "local")
             times.append(seconds)
+        cpu = (_cpu() - cpu) / args.repeats
         dropped = {i for i, t in enumerate(texts) if t not in kept}
         res = {"MB": round(mb, 1), "docs": len(texts), "planted": len(planted), "workers": args.workers,
                "dedup_write_MB_per_s": round(mb / min(times), 2),
                "dedup_write_MB_per_s_runs": [round(mb / t, 2) for t in times], **_scores(dropped, planted)}
+        res["dedup_write_MB_per_cpu_s"] = round(mb / cpu, 2)
+        cpu = _cpu()
         res["clean_dedup_write_MB_per_s"] = round(mb / run_lmforge_clean(raw, Path(d) / "clean", args.workers), 2)
+        res["clean_dedup_write_MB_per_cpu_s"] = round(mb / (_cpu() - cpu), 2)
         if not args.no_peer:
             dt_seconds, dt_kept = run_datatrove(raw, Path(d) / "dt", args.workers, s)
             dt_dropped = {i for i, t in enumerate(texts) if t not in dt_kept}

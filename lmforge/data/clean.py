@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import math
 import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,6 +19,7 @@ import numpy as np
 import opencc
 
 from lmforge.data.minhash import ngram_hashes
+from lmforge.data import charclass
 from lmforge.data import filters as quality, pii
 from lmforge.data.read import read_documents
 from lmforge.errors import UserError
@@ -86,18 +86,13 @@ def collapse_whitespace(text: str) -> str:
 
 # ---- filters: text -> keep? -----------------------------------------------------------------
 def min_length(text: str, min_units: int = 20) -> bool:
-    return length_units(text) >= min_units
+    return charclass.length_units(text) >= min_units
 
 
 def max_symbol_ratio(text: str, max_ratio: float = 0.3) -> bool:
     """Share of characters that are neither letters, digits, CJK, whitespace nor common punctuation."""
-    counts = Counter(text)  # each distinct character is classified once
-    total = sum(n for c, n in counts.items() if not c.isspace())
-    if not total:
-        return False
-    odd = sum(n for c, n in counts.items()
-              if not (c.isspace() or c.isalnum() or unicodedata.category(c).startswith("P")))
-    return odd / total <= max_ratio
+    share = charclass.symbol_share(text)
+    return share is not None and share <= max_ratio
 
 
 def max_line_repetition(text: str, max_dup_line_share: float = 0.3) -> bool:
@@ -113,16 +108,22 @@ def max_ngram_repetition(text: str, n: int = 10, max_share: float = 0.2) -> bool
     compact = _WHITESPACE.sub("", text)
     if len(compact) < 2 * n:
         return True
-    count = int(np.unique(ngram_hashes(compact, n), return_counts=True)[1].max())
+    hashes = ngram_hashes(compact, n)
+    # a bucket's count bounds the count of each n-gram in it: most texts pass on the bound alone
+    buckets = 1 << (2 * len(hashes)).bit_length()
+    if np.bincount(hashes & np.uint64(buckets - 1), minlength=1).max() * n / len(compact) <= max_share:
+        return True
+    count = int(np.unique(hashes, return_counts=True)[1].max())
     return count * n / len(compact) <= max_share if count > 1 else True
 
 
 def language_of(text: str, zh_threshold: float = 0.3) -> str:
-    """lmforge.text.language, remembered for the last few texts (the filter and the report ask twice)."""
+    """lmforge.text.language (by lookup table), remembered for the last few texts (the filter
+    and the report ask twice)."""
     return _language(text, zh_threshold)
 
 
-_language = lru_cache(maxsize=8)(language)
+_language = lru_cache(maxsize=8)(charclass.language)
 
 
 def keep_languages(text: str, languages: tuple[str, ...] | list[str] = ("zh", "en"),

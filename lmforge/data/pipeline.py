@@ -11,6 +11,7 @@ import numpy as np
 
 from tqdm import tqdm
 
+from lmforge.data import charclass
 from lmforge.data.dedup import DEFAULT_THRESHOLD, DedupSettings, Duplicates
 from lmforge.data.engines import default_workers, empty_duplicates, local_duplicates, local_map
 from lmforge.data.outdir import fresh_output_dir
@@ -54,6 +55,8 @@ def _map(tasks: Iterator[ShardTask], run: RunOptions) -> list[ShardResult]:
     if run.engine == "ray":
         from lmforge.data.ray_engine import ray_map
         return ray_map(process_shard, tasks, workers, run.address)
+    if workers > 1:
+        charclass.table()  # built once here, inherited by the forked workers
     return list(local_map(process_shard, tasks, workers))
 
 

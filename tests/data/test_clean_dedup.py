@@ -3,12 +3,14 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
+from collections import Counter
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lmforge.data.clean import Cleaner, language, strip_html, strip_urls, to_simplified
+from lmforge.data.clean import Cleaner, language, max_ngram_repetition, strip_html, strip_urls, to_simplified
 from lmforge.data.dedup import DedupSettings, duplicate_flags
 from lmforge.data.pipeline import process_sources
 from lmforge.data.read import DataError, ReadStats, read_documents
@@ -128,3 +130,22 @@ def test_language_id_has_an_other_class():
     assert language("Широкая электрификация южных губерний") == "other"
     assert language("12345 !!!") == "other" and language("Café au lait, s'il vous plaît") == "en"
     assert Cleaner(steps=[{"keep_languages": {}}])("Широкая электрификация южных губерний") is None
+
+
+def _ngram_repetition_by_counter(text: str, n: int, max_share: float) -> bool:
+    compact = re.sub(r"\s+", "", text)
+    if len(compact) < 2 * n:
+        return True
+    count = Counter(compact[i:i + n] for i in range(len(compact) - n + 1)).most_common(1)[0][1]
+    return count * n / len(compact) <= max_share if count > 1 else True
+
+
+def test_vectorised_ngram_repetition_equals_counting_ngrams(real_docs):
+    rng = random.Random(0)
+    docs = real_docs["zh"][:100] + real_docs["en"][:100]
+    docs += [d[:200] + "Click here to subscribe! " * rng.randrange(1, 30) for d in docs[:100]]
+    docs += ["ab" * rng.randrange(5, 400) for _ in range(50)]
+    for share in (0.05, 0.2, 0.3):
+        got = [max_ngram_repetition(d, 10, share) for d in docs]
+        assert got == [_ngram_repetition_by_counter(d, 10, share) for d in docs]
+        assert 0 < sum(got) < len(docs)  # both outcomes occur
