@@ -66,6 +66,23 @@ def encode(tokenizer, messages: list[dict[str, str]], how: Normalization = "none
     return ids, [t if m else IGNORE for t, m in zip(ids, mask)]
 
 
+# The first words of a chat-format error -> the sentence a skip count is reported under.
+_REASONS = (("unknown role", "a role other than system/user/assistant (ShareGPT: human/gpt)"),
+            ("unknown record schema", "none of the known record schemas (messages, conversations, "
+                                      "instruction/output, prompt/response)"),
+            ("no assistant turn", "no assistant turn to learn from"),
+            ("empty conversation", "an empty conversation"),
+            ("message", "a message without a known role or without text content"),
+            ("the tokenizer has no chat_template", "the tokenizer has no chat template"))
+
+
+def skip_reason(error: Exception) -> str:
+    """A readable, countable reason for a record that cannot be a conversation."""
+    text = str(error)
+    why = next((reason for start, reason in _REASONS if text.startswith(start)), text.split(":")[0][:60])
+    return f"skipped: {why}"
+
+
 def encode_records(tokenizer, records: Iterable[dict[str, Any]], max_len: int, truncation: str = "drop",
                    how: Normalization = "none") -> tuple[list[tuple[list[int], list[int]]], Counter]:
     """Encode all records; bad ones and (with truncation='drop') long ones are counted and skipped."""
@@ -76,7 +93,7 @@ def encode_records(tokenizer, records: Iterable[dict[str, Any]], max_len: int, t
         try:
             ids, labels = encode(tokenizer, to_messages(rec), how)
         except ChatFormatError as e:
-            stats[f"skipped: {str(e).split(':')[0][:40]}"] += 1
+            stats[skip_reason(e)] += 1
             continue
         if len(ids) > max_len:
             if truncation == "drop":

@@ -11,7 +11,7 @@ import torch
 from tqdm import tqdm
 
 from lmforge.errors import UserError
-from lmforge.sft.data import Normalization, SFTBatches, encode
+from lmforge.sft.data import Normalization, SFTBatches, encode, skip_reason
 from lmforge.tokenizer.chat_template import ChatFormatError
 from lmforge.train.preference import sequence_logps
 
@@ -27,16 +27,16 @@ def encode_pairs(tokenizer, records: Iterable[dict[str, Any]], max_len: int,
     out, stats = [], Counter()
     for rec in records:
         if not all(k in rec for k in ("prompt", "chosen", "rejected")):
-            stats["skipped: missing prompt/chosen/rejected"] += 1
+            stats["skipped: a record without prompt, chosen and rejected"] += 1
             continue
         if rec["chosen"] == rec["rejected"]:
-            stats["skipped: chosen == rejected"] += 1
+            stats["skipped: chosen and rejected are the same"] += 1
             continue
         try:
             c = encode(tokenizer, _conversation(rec["prompt"], rec["chosen"]), how)
             r = encode(tokenizer, _conversation(rec["prompt"], rec["rejected"]), how)
         except ChatFormatError as e:
-            stats[f"skipped: {str(e)[:40]}"] += 1
+            stats[skip_reason(e)] += 1
             continue
         if max(len(c[0]), len(r[0])) > max_len:
             stats["dropped (too long)"] += 1

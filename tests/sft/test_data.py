@@ -66,3 +66,18 @@ def test_packing_equals_separate_samples(tok_dir):
     first = b.next_batch()
     b.load_state_dict(state)
     assert torch.equal(b.next_batch()["input_ids"], first["input_ids"])
+
+
+def test_skip_reasons_are_sentences(tok_dir):
+    tok = Tokenizer.from_dir(tok_dir)
+    recs = [{"messages": [{"role": "user", "content": "no answer"}]},
+            {"messages": [{"role": "wizard", "content": "x"}, {"role": "assistant", "content": "y"}]},
+            {"conversations": [{"from": "bot", "value": "a"}]},
+            {"text": "plain text, not a conversation"}]
+    _, stats = encode_records(tok, recs, max_len=64)
+    assert dict(stats) == {
+        "skipped: no assistant turn to learn from": 1,
+        "skipped: a message without a known role or without text content": 1,
+        "skipped: a role other than system/user/assistant (ShareGPT: human/gpt)": 1,
+        "skipped: none of the known record schemas (messages, conversations, instruction/output, "
+        "prompt/response)": 1}
