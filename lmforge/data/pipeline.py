@@ -15,9 +15,12 @@ from lmforge.data import charclass
 from lmforge.data.dedup import DEFAULT_THRESHOLD, DedupSettings, Duplicates
 from lmforge.data.engines import default_workers, empty_duplicates, local_duplicates, local_map
 from lmforge.data.outdir import fresh_output_dir
-from lmforge.data.shards import LANGS, ShardResult, ShardTask, chunks, part_paths, process_shard
+from lmforge.data.read import Documents, expand
+from lmforge.data.remote import RemoteDocuments
+from lmforge.data.shards import LANGS, FileShard, ShardResult, ShardTask, chunks, part_paths, process_shard
 from lmforge.files import atomic_open
 from lmforge.report import markdown_table
+from lmforge.text import MAX_PROBLEMS
 
 SAMPLES = 3  # removed documents shown per step
 
@@ -41,13 +44,37 @@ class RunOptions:
     address: str | None = None
 
 
+def file_shards(docs: Iterable[str]) -> list[FileShard] | None:
+    """One shard per file, for documents a worker can read itself (files or URLs); else None."""
+    if isinstance(docs, Documents) and getattr(docs, "language", None) is None:  # a language split reads here
+        return [FileShard(str(p), docs.text_field, docs.txt_mode, docs.strict) for p in expand(docs.paths)]
+    if isinstance(docs, RemoteDocuments):
+        return [FileShard(u, docs.field, strict=docs.strict) for u in docs.urls]
+    return None
+
+
 def _tasks(sources: dict[str, Iterable[str]], parts: Path, steps: list[dict[str, Any]] | None,
-           dedup: DedupSettings | None) -> Iterator[ShardTask]:
+           dedup: DedupSettings | None, by_file: bool) -> Iterator[ShardTask]:
+    """The shards in input order: files read by the workers (by_file), or chunks read here."""
     index = 0
     for name, docs in sources.items():
-        for texts in chunks(tqdm(docs, desc=f"read {name}", unit="doc", mininterval=2.0)):
-            yield ShardTask(index, name, texts, str(parts), steps, dedup)
+        files = file_shards(docs) if by_file else None
+        units = files if files is not None else chunks(tqdm(docs, desc=f"read {name}", unit="doc",
+                                                           mininterval=2.0))
+        for unit in units:
+            yield ShardTask(index, name, unit, str(parts), steps, dedup)
             index += 1
+
+
+def _merge_read_stats(sources: dict[str, Iterable[str]], results: list[ShardResult]) -> None:
+    """What workers read from files is counted in the source's own stats (for the report)."""
+    for r in results:
+        total = getattr(sources[r.source], "stats", None)
+        if r.read is not None and total is not None and r.read is not total:
+            total.records += r.read.records
+            total.skipped += r.read.skipped
+            total.reasons.update(r.read.reasons)
+            total.problems += r.read.problems[:MAX_PROBLEMS - len(total.problems)]
 
 
 def _map(tasks: Iterator[ShardTask], run: RunOptions) -> list[ShardResult]:
@@ -124,7 +151,8 @@ def process_sources(sources: dict[str, Iterable[str]], out_dir: str | Path,
     with fresh_output_dir(out_dir) as tmp:
         parts = tmp / ".parts"
         parts.mkdir()
-        results = _map(_tasks(sources, parts, clean_steps, settings), run)
+        results = _map(_tasks(sources, parts, clean_steps, settings, by_file=run.engine == "ray"), run)
+        _merge_read_stats(sources, results)
         dups = _duplicates(parts, results, settings, run)
         report = _write_outputs(tmp, sources, results, parts, dups)
         if settings is not None:

@@ -17,16 +17,34 @@ import numpy as np
 
 from lmforge.data.clean import Cleaner, language_of
 from lmforge.data.dedup import DedupSettings, DocKeys
+from lmforge.data.read import Documents
+from lmforge.data.remote import RemoteDocuments, is_url
+from lmforge.text import ReadStats
 
 LANGS = ("zh", "en", "other")
 ROW_BITS = 32
 
 
 @dataclass
+class FileShard:
+    """A file the worker reads itself (a local path or a URL), with how to read it."""
+
+    path: str
+    field: str = "text"
+    txt_mode: str = "file"
+    strict: bool = False
+
+    def documents(self) -> Documents | RemoteDocuments:
+        if is_url(self.path):
+            return RemoteDocuments([self.path], self.field, self.strict, self.path)
+        return Documents([self.path], self.field, self.txt_mode, self.strict)  # type: ignore[arg-type]
+
+
+@dataclass
 class ShardTask:
     index: int
     source: str
-    texts: list[str]
+    texts: list[str] | FileShard
     parts: str
     steps: list[dict[str, Any]] | None = None
     dedup: DedupSettings | None = None
@@ -40,6 +58,7 @@ class ShardResult:
     chars_in: int = 0
     dropped_by_filters: int = 0
     steps: dict[str, dict[str, int]] = field(default_factory=dict)
+    read: ReadStats | None = None  # a FileShard's records read and skipped
 
 
 def chunks(texts: Iterable[str], max_docs: int = 2000, max_chars: int = 4_000_000) -> Iterator[list[str]]:
@@ -63,9 +82,12 @@ def part_paths(parts: str | Path, index: int) -> tuple[Path, Path]:
 def process_shard(task: ShardTask) -> ShardResult:
     """Clean one shard; write its kept lines and keys to the parts folder; the counts."""
     cleaner = Cleaner(steps=task.steps) if task.steps is not None else Cleaner()
-    res = ShardResult(task.index, task.source, docs_in=len(task.texts), chars_in=sum(map(len, task.texts)))
+    res = ShardResult(task.index, task.source)
+    docs = task.texts.documents() if isinstance(task.texts, FileShard) else task.texts
     ids, kept, langs = [], [], []
-    for row, text in enumerate(task.texts):
+    for row, text in enumerate(docs):
+        res.docs_in += 1
+        res.chars_in += len(text)
         cleaned = cleaner(text)
         if cleaned is None:
             res.dropped_by_filters += 1
@@ -74,6 +96,7 @@ def process_shard(task: ShardTask) -> ShardResult:
         kept.append(cleaned)
         langs.append(language_of(cleaned))  # right away: keep_languages just asked the same
     res.steps = {k: vars(v) for k, v in cleaner.stats.items()}
+    res.read = getattr(docs, "stats", None)
     lines = [(json.dumps({"text": t, "lang": lang}, ensure_ascii=False) + "\n").encode() for t, lang in zip(kept, langs)]
     jsonl, npz = part_paths(task.parts, task.index)
     jsonl.write_bytes(b"".join(lines))

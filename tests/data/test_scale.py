@@ -121,3 +121,22 @@ def test_sigkilled_clean_leaves_previous_output(tmp_path, real_docs):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     subprocess.run(cmd + ["--input", str(small)], check=True, capture_output=True)
     assert _temps(tmp_path) == []  # the killed run's temp folder is cleared by the next run
+
+
+@pytest.mark.slow
+def test_ray_workers_read_files_and_urls_with_skips_counted(tmp_path, real_docs):
+    docs = real_docs["zh"][:10] + real_docs["en"][:10]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    lines = [json.dumps({"text": t}, ensure_ascii=False) for t in docs]
+    (raw / "web.1.jsonl").write_text("\n".join(lines[:10] + ["{broken"]) + "\n", encoding="utf-8")
+    (raw / "web.2.jsonl").write_text("\n".join(lines[10:] + lines[:3]) + "\n", encoding="utf-8")
+    (tmp_path / "books.jsonl").write_text("\n".join(lines[::-1]) + "\n", encoding="utf-8")
+    kept = {}
+    for engine in ("local", "ray"):  # (a memory:// file exists in this process only: Ray's workers read a file://)
+        cfg = CleanConfig(input=[str(raw), f"file://{tmp_path}/books.jsonl"], out=str(tmp_path / engine), engine=engine,
+                          workers=2, steps=[])
+        report = run_clean(cfg).report
+        kept[engine] = _kept(tmp_path / engine)
+        assert report["sources"]["web"]["records_skipped"] == 1 and report["skipped"]["web"]["records"] == 23
+    assert kept["local"] == kept["ray"] and kept["local"]["web"] == docs and kept["local"]["books"] == []
