@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -45,6 +46,14 @@ def clear_stale_temps(path: Path) -> None:
         pid = p.name[len(path.name) + 6:].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+def temp_path(path: str | Path) -> Path:
+    """An unused temp name beside `path` for a writer that opens the file itself (rename it over
+    `path` when done); the temps of killed writers of `path` are cleared first."""
+    path = Path(path)
+    clear_stale_temps(path)
+    return path.parent / f"{_temp_prefix(path)}{secrets.token_hex(4)}"
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field
 from tqdm import tqdm
 
 from lmforge.errors import UserError
+from lmforge.files import temp_path
 from lmforge.export.gguf_vocab import add_tokenizer
 from lmforge.model.config import ModelConfig
 from lmforge.model.finite import check_finite
@@ -144,7 +145,7 @@ def export_gguf(model_dir: str | Path, out: str | Path, out_type: OutType = "f16
     check_finite(tensors.items(), model_dir)
     if cfg.tie_word_embeddings or "lm_head.weight" not in tensors:
         tensors.pop("lm_head.weight", None)  # llama.cpp reuses token_embd when output is absent
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    tmp = temp_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(str(tmp), arch)
     try:

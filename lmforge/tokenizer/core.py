@@ -10,6 +10,7 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers
 
 from lmforge.errors import UserError
+from lmforge.files import read_json
 
 SPECIAL_TOKENS = {"pad": "<pad>", "bos": "<s>", "eos": "</s>", "unk": "<unk>"}
 
@@ -96,7 +97,7 @@ class Tokenizer:
 def read_config(folder: Path) -> dict[str, Any]:
     """tokenizer_config.json, with the chat template of chat_template.jinja (transformers 5 keeps it there)."""
     cfg_path = folder / "tokenizer_config.json"
-    config = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+    config = read_json(cfg_path, "tokenizer config") if cfg_path.is_file() else {}
     template = folder / "chat_template.jinja"
     if "chat_template" not in config and template.is_file():
         config["chat_template"] = template.read_text(encoding="utf-8")

@@ -52,6 +52,10 @@ def _clean_cases(verb: str) -> list[Case]:
              files={"in.jsonl": GOOD.encode() + b'\n{"text": "caf\xe9 cr\xe8me"}\n'}),
         case(verb, "corrupt-second-input", "--input {good} {tmp}/in.jsonl.gz --out {tmp}/clean",
              "in.jsonl.gz", files={"in.jsonl.gz": gz_corrupt(GOOD + "\n")}),
+        case(verb, "integer-5000-digits", inp, "in.jsonl:2", rc=0,
+             files={"in.jsonl": jsonl(GOOD, '{"text": "x", "n": %s}' % ("7" * 5000))}),
+        case(verb, "unterminated-50mb-line", inp, "in.jsonl:2", "truncated", rc=0, slow=True,
+             files={"in.jsonl": GOOD + '\n{"text": "' + "x" * 50_000_000}),
         case(verb, "threshold-above-1", base.replace("{input}", "{good}") + " --threshold 2", "threshold"),
         case(verb, "threshold-negative", base.replace("{input}", "{good}") + " --threshold -1", "threshold"),
     ]
@@ -68,6 +72,8 @@ def _pack_cases() -> list[Case]:
         case("data pack", "workers-0", good + " --workers 0", "workers"),
         case("data pack", "val-fraction-2", good + " --val-fraction 2", "val_fraction"),
         case("data pack", "tokenizer-missing", good.replace("{tok}", "{tmp}/notok"), "{tmp}/notok"),
+        case("data pack", "tokenizer-config-bad-json-2", good.replace("{tok}", "{badtokcfg_model}"),
+             "tokenizer_config.json"),
         case("data pack", "tokenizer-config-bad-json", good.replace("{tok}", "{tmp}/tk"), "tokenizer",
              files={"tk/tokenizer.json": "{", "tk/tokenizer_config.json": "{not json"}),
     ]
@@ -97,6 +103,8 @@ def _tokenizer_cases() -> list[Case]:
         case("tokenizer extend", "base-missing", ext.replace("--base {tok}", "--base {tmp}/none"), "{tmp}/none"),
         case("tokenizer extend", "base-config-bad-json", ext.replace("--base {tok}", "--base {tmp}/tk"),
              "tk/tokenizer", files={"tk/tokenizer.json": "{}", "tk/tokenizer_config.json": "{nope"}),
+        case("tokenizer stats", "tokenizer-config-bad-json", "{badtokcfg_model} --input {good}",
+             "tokenizer_config.json"),
         case("tokenizer stats", "max-chars-0", stats + " --max-chars 0", "max_chars"),
         case("tokenizer stats", "tokenizer-missing", "{tmp}/none --input {good}", "{tmp}/none"),
         case("tokenizer stats", "corrupt-gz", "{tok} --input {tmp}/in.jsonl.gz", "in.jsonl.gz",
@@ -119,6 +127,7 @@ def _sft_record_cases(verb: str, argv: str) -> list[Case]:
         case(verb, "bad-json", argv, "in.jsonl:2", files={"in.jsonl": jsonl(MSG, "{nope")}),
         case(verb, "nested-json", argv, "in.jsonl", files={"in.jsonl": jsonl(nested_json())}),
         case(verb, "missing-input", argv.replace("{tmp}/in.jsonl", "{tmp}/none.jsonl"), "none.jsonl"),
+        case(verb, "integer-5000-digits", argv, "in.jsonl:1", files={"in.jsonl": jsonl('{"n": %s}' % ("7" * 5000))}),
     ]
 
 

@@ -44,6 +44,8 @@ def _broken_models(root: Path, model: Path) -> None:
         f.unlink()
     badcfg = shutil.copytree(model, root / "badcfg_model")
     (badcfg / "config.json").write_text("[1, 2, 3]\n")
+    badtok = shutil.copytree(model, root / "badtokcfg_model")
+    (badtok / "tokenizer_config.json").write_text('{"eos_token": "<|endoftext|>",\n  "chat_template": \n')
 
 
 def _sft_files(root: Path) -> None:
