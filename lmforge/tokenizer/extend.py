@@ -20,6 +20,7 @@ from tokenizers import Tokenizer as HFTokenizer
 from lmforge.data.ops import InputPaths, TextField, made_later
 from lmforge.data.read import read_documents
 from lmforge.errors import UserError
+from lmforge.files import atomic_dir
 from lmforge.tokenizer.core import Tokenizer, TokenizerError
 from lmforge.tokenizer.formats import (
     FAMILY,
@@ -80,22 +81,22 @@ def _extend(base: Path, base_kind: str, add: Path, out: Path) -> dict[str, Any]:
         raise TokenizerError(f"cannot add a {add_kind} tokenizer ({add}) to a {base_kind} base ({base})")
     base_tok = load_tokenizer(base)
     spec = json.loads(base_tok.tok.to_str())
-    out.mkdir(parents=True, exist_ok=True)
-    if spec["model"]["type"] == "Unigram":  # a SentencePiece unigram base: extend the proto only
-        hf = _extend_unigram(base, add, out / MODEL_FILE, base_tok)
-    else:
-        spec, new = extend_bpe(spec, _addition_spec(add), byte_level=base_kind == "bytelevel-bpe")
-        hf = HFTokenizer.from_str(json.dumps(spec, ensure_ascii=False))
-        if base_kind == "sentencepiece":
-            _extend_proto(base / MODEL_FILE, _proto_pieces(hf, _proto_size(base / MODEL_FILE), new),
-                          out / MODEL_FILE)
-    new_tok = Tokenizer(hf, _transformers_config(spec, base_tok.config))
-    new_tok.save(out)
-    old_vocab = base_tok.tok.get_vocab(with_added_tokens=True)
-    new_vocab = new_tok.tok.get_vocab(with_added_tokens=True)
-    changed = [p for p, i in old_vocab.items() if new_vocab.get(p) != i]
-    if changed:
-        raise TokenizerError(f"internal error: base ids changed for {changed[:5]}")
+    with atomic_dir(out) as tmp:  # the folder appears complete or not at all
+        if spec["model"]["type"] == "Unigram":  # a SentencePiece unigram base: extend the proto only
+            hf = _extend_unigram(base, add, tmp / MODEL_FILE, base_tok)
+        else:
+            spec, new = extend_bpe(spec, _addition_spec(add), byte_level=base_kind == "bytelevel-bpe")
+            hf = HFTokenizer.from_str(json.dumps(spec, ensure_ascii=False))
+            if base_kind == "sentencepiece":
+                _extend_proto(base / MODEL_FILE, _proto_pieces(hf, _proto_size(base / MODEL_FILE), new),
+                              tmp / MODEL_FILE)
+        new_tok = Tokenizer(hf, _transformers_config(spec, base_tok.config))
+        new_tok.save(tmp)
+        old_vocab = base_tok.tok.get_vocab(with_added_tokens=True)
+        new_vocab = new_tok.tok.get_vocab(with_added_tokens=True)
+        changed = [p for p, i in old_vocab.items() if new_vocab.get(p) != i]
+        if changed:
+            raise TokenizerError(f"internal error: base ids changed for {changed[:5]}")
     return {"base_vocab": len(old_vocab), "added": len(new_vocab) - len(old_vocab), "vocab": len(new_vocab),
             "format": base_kind, "out": str(out)}
 
