@@ -77,7 +77,7 @@ class EloConfig(EvalSettings):
     api_key: str | None = Field(None, description="judge URL's API key")
     rounds: int = Field(200, gt=0, description="bootstrap resamples")
     k: float = Field(4.0, gt=0, description="Elo update step")
-    seed: int = Field(0, description="bootstrap seed")
+    seed: int = Field(0, ge=0, lt=2**63, description="bootstrap seed")
 
     _exist = field_validator("answers")(must_exist)
 

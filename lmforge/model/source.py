@@ -27,7 +27,7 @@ class ModelSource(BaseModel):
     path: str | None = Field(None, alias="from", description="an existing model folder (ours or transformers')")
     preset: str | None = Field(None, description="... or a fresh model of this preset (lmforge model info --list)")
     tokenizer: str | None = Field(None, description="tokenizer folder for a fresh model (sets vocab_size)")
-    seed: int = Field(0, description="initialisation seed of a fresh model")
+    seed: int = Field(0, ge=0, lt=2**63, description="initialisation seed of a fresh model")
 
     @model_validator(mode="before")
     @classmethod

@@ -35,7 +35,7 @@ class Sampling(BaseModel):
     top_k: int = Field(0, ge=0, description="sample among the k likeliest (0 = all)")
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass")
     repetition_penalty: float = Field(1.0, gt=0, description="CTRL-style penalty on seen tokens (1 = none)")
-    seed: int | None = Field(None, description="sampling seed (None: unseeded)")
+    seed: int | None = Field(None, ge=0, lt=2**63, description="sampling seed (None: unseeded)")
 
     def sampling(self, stop_token_ids: Sequence[int] = ()) -> SamplingParams:
         return SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,

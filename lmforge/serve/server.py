@@ -43,7 +43,7 @@ class _Sampling(BaseModel):
     temperature: float = Field(1.0, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, lt=2**63)
     stream: bool = False
     stream_options: dict[str, Any] | None = None  # {"include_usage": true}: a last chunk with usage
     n: int = Field(1, ge=1, le=1, description="only n=1 is supported")

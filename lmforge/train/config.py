@@ -12,7 +12,7 @@ from lmforge.errors import require_extra
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)
     max_steps: int = Field(100, gt=0, description="optimizer steps")
     batch_size: int = Field(8, gt=0, description="sequences per micro-batch per process")
     seq_len: int = Field(256, gt=1)

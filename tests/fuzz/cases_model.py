@@ -44,7 +44,8 @@ def _generate_cases() -> list[Case]:
             case("generate", "past-context", g + " --max-new-tokens 100000", "max_new_tokens", "context"),
             case("generate", "prompt-past-context", ["{model}", "--prompt", "hello " * 3000], "prompt", "context"),
             case("generate", "system-without-chat", g + " --system be-nice", "--system"),
-            case("generate", "no-prompt", "{model}", "prompt")]
+            case("generate", "no-prompt", "{model}", "prompt"),
+            case("generate", "seed-negative", g + " --seed -5", "seed")]
 
 
 def _chat_serve_cases() -> list[Case]:
@@ -68,6 +69,7 @@ def _model_cases() -> list[Case]:
         case("model init", "override-negative-layers", init + " num_hidden_layers=-2", "num_hidden_layers"),
         case("model init", "from-config-not-an-object", "--from {badcfg_model} --out {out}", "config.json"),
         case("model init", "seed-not-a-number", init + " --seed abc", "seed"),
+        case("model init", "seed-past-64-bits", init + " --seed 1180591620717411303424", "seed"),
         case("model info", "config-not-an-object", "{badcfg_model}", "config.json"),
         case("model info", "model-missing", "{tmp}/none", "{tmp}/none"),
         case("model info", "seq-len-negative", "--preset tiny --seq-len -3", "seq_len"),

@@ -21,6 +21,7 @@ def _config_cases(verb: str, argv: str, good: str) -> list[Case]:
         case(verb, "batch-size-0", argv + " train.batch_size=0", "batch_size", files={"c.yaml": good}),
         case(verb, "max-steps-negative", argv + " train.max_steps=-3", "max_steps", files={"c.yaml": good}),
         case(verb, "lr-not-a-number", argv + " train.lr=fast", "lr", files={"c.yaml": good}),
+        case(verb, "seed-negative", argv + " train.seed=-1", "seed", files={"c.yaml": good}),
         case(verb, "grad-accum-0", argv + " train.grad_accum=0", "grad_accum", files={"c.yaml": good}),
         case(verb, "override-unknown-section", argv + " trian.lr=1", "trian", files={"c.yaml": good}),
     ]
@@ -161,6 +162,7 @@ def _eval_cases() -> list[Case]:
         *[case("eval elo", c.name, c.argv, *c.expect, files={"a.jsonl": jsonl('{"question": "q", "answers": {"a": "x", "b": "y"}}'), **c.files})
           for c in _eval_common("eval elo", elo, model=False)],
         case("eval elo", "one-label", elo, "a.jsonl:1", files={"a.jsonl": jsonl('{"question": "q", "answers": {"a": "x"}}')}),
+        case("eval elo", "seed-negative", elo + " --seed -1", "seed", files={"a.jsonl": jsonl('{"question": "q", "answers": {"a": "x", "b": "y"}}')}),
         case("eval elo", "rounds-negative", elo + " --rounds -1", "rounds", files={"a.jsonl": jsonl('{"question": "q", "answers": {"a": "x", "b": "y"}}')}),
         case("eval elo", "judge-no-tokenizer", elo.replace("{model}", "{notok_model}"), "tokenizer.json",
              files={"a.jsonl": jsonl('{"question": "q", "answers": {"a": "x", "b": "y"}}')}),
