@@ -124,10 +124,9 @@ class TunePlan:
     memory_gib: float
 
     def summary(self) -> str:
-        kept = sum(v for k, v in self.stats.items() if not k.startswith(("skipped", "dropped")))
         return (f"checked: model {self.shape.num_hidden_layers} layers, vocab {self.shape.vocab_size:,}, "
                 f"context {self.shape.max_position_embeddings}; tokenizer {self.tokenizer.vocab_size:,} tokens; "
-                f"data {kept} kept ({json.dumps(dict(self.stats), ensure_ascii=False)}); "
+                f"data {self.stats['kept']} kept ({json.dumps(dict(self.stats), ensure_ascii=False)}); "
                 f"peak {self.memory_gib:.1f} GiB on one GPU")
 
 

@@ -138,7 +138,8 @@ def test_sft_dry_run_checks_without_training(tmp_path, base_dir, capsys):
     cfg = _tune_cfg(tmp_path, base_dir)
     path = _yaml(tmp_path / "dry.yaml", {**cfg.model_dump(exclude={"lora"}), "dry_run": True})
     assert main(["sft", str(path)]) == 0
-    assert "checked: model 2 layers" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "checked: model 2 layers" in out and "data 16 kept" in out
     assert not (tmp_path / "run").exists()
     plan = run_sft(cfg.model_copy(update={"dry_run": True}))
     assert isinstance(plan, TunePlan) and plan.stats["kept"] == 16
