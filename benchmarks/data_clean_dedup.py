@@ -78,10 +78,10 @@ def run_lmforge(raw: Path, out: Path, workers: int, engine: str) -> tuple[float,
     return seconds, kept
 
 
-def run_lmforge_clean(raw: Path, out: Path, workers: int) -> float:
+def run_lmforge_clean(raw: Path, out: Path, workers: int, engine: str) -> float:
     """The default cleaning steps + dedup + write (what `lmforge data clean` does)."""
     t = time.perf_counter()
-    process_sources({"web": read_documents([raw])}, out, run=RunOptions("local", workers))
+    process_sources({"web": read_documents([raw])}, out, run=RunOptions(engine, workers))
     return time.perf_counter() - t
 
 
@@ -133,6 +133,7 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dup-share", type=float, default=0.1)
+    ap.add_argument("--engine", choices=["local", "ray"], default="local")
     ap.add_argument("--repeats", type=int, default=1, help="lmforge runs (best and spread reported)")
     ap.add_argument("--no-peer", action="store_true", help="skip datatrove")
     args = ap.parse_args()
@@ -145,16 +146,17 @@ def main() -> None:
         mb = sum(len(t.encode()) for t in texts) / 1e6
         times, cpu = [], _cpu()
         for r in range(args.repeats):
-            seconds, kept = run_lmforge(raw, Path(d) / f"out{r}", args.workers, "local")
+            seconds, kept = run_lmforge(raw, Path(d) / f"out{r}", args.workers, args.engine)
             times.append(seconds)
         cpu = (_cpu() - cpu) / args.repeats
         dropped = {i for i, t in enumerate(texts) if t not in kept}
         res = {"MB": round(mb, 1), "docs": len(texts), "planted": len(planted), "workers": args.workers,
+               "engine": args.engine,
                "dedup_write_MB_per_s": round(mb / min(times), 2),
                "dedup_write_MB_per_s_runs": [round(mb / t, 2) for t in times], **_scores(dropped, planted)}
         res["dedup_write_MB_per_cpu_s"] = round(mb / cpu, 2)
         cpu = _cpu()
-        res["clean_dedup_write_MB_per_s"] = round(mb / run_lmforge_clean(raw, Path(d) / "clean", args.workers), 2)
+        res["clean_dedup_write_MB_per_s"] = round(mb / run_lmforge_clean(raw, Path(d) / "clean", args.workers, args.engine), 2)
         res["clean_dedup_write_MB_per_cpu_s"] = round(mb / (_cpu() - cpu), 2)
         if not args.no_peer:
             dt_seconds, dt_kept = run_datatrove(raw, Path(d) / "dt", args.workers, s)

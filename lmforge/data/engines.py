@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Callable, Iterable, Iterator, Literal, TypeVar
@@ -26,15 +27,23 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def _start_method() -> str:
+    """fork: workers start at once with the modules already imported, and a script without a
+    `__main__` guard works (spawn/forkserver import it again in every worker); but not from a
+    process connected to Ray (forking its gRPC threads is unsafe): forkserver then."""
+    ray = sys.modules.get("ray")
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    return "forkserver" if ray is not None and ray.is_initialized() else "fork"
+
+
 def local_map(fn: Callable[[T], R], tasks: Iterable[T], workers: int) -> Iterator[R]:
     """fn over tasks in order; with workers > 1 in a process pool with at most 2 tasks per
     worker in flight, so memory is bounded by the worker count, not by the input."""
     if workers <= 1:
         yield from map(fn, tasks)
         return
-    # fork: workers start at once with the modules already imported, and a script without a
-    # `__main__` guard works (spawn/forkserver would import it again in every worker)
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    ctx = multiprocessing.get_context(_start_method())
     with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         window: deque[Future] = deque()
         for task in tasks:

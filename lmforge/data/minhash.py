@@ -64,7 +64,7 @@ class MinHasher:
         self._starts = np.arange(num_perm, dtype=np.uint64) << np.uint64(64 - bits)
 
     def signature(self, text: str) -> np.ndarray:
-        h = np.sort(_fmix(ngram_hashes(shingle_text(text), self.ngram) ^ self._salt))
+        h = np.sort(ngram_hashes(shingle_text(text), self.ngram) ^ self._salt)  # the seed's member of the family
         first = np.searchsorted(h, self._starts)
         full = first < np.append(first[1:], len(h))
         sig = np.zeros(self.num_perm, dtype=np.uint32)

@@ -16,6 +16,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import ray
 
 from lmforge.data.dedup import duplicate_flags
 from lmforge.data.ops import CleanConfig, run_clean
@@ -55,9 +56,12 @@ def test_global_dedup_across_shards_and_workers(planted, tmp_path):
 def test_kept_set_identical_for_1_and_2_workers_and_ray(planted, tmp_path):
     runs = {"w1": RunOptions(workers=1), "w2": RunOptions(workers=2), "ray": RunOptions("ray", 2)}
     kept = {}
-    for name, run in runs.items():
-        process_sources(planted, tmp_path / name, run=run)
-        kept[name] = _kept(tmp_path / name)
+    try:
+        for name, run in runs.items():
+            process_sources(planted, tmp_path / name, run=run)
+            kept[name] = _kept(tmp_path / name)
+    finally:
+        ray.shutdown()
     assert kept["w1"] == kept["w2"] == kept["ray"]
     assert len(kept["w1"]["b"]) == 30  # the 20 planted near-duplicates are gone
 
@@ -103,7 +107,7 @@ def test_sigkilled_clean_leaves_previous_output(tmp_path, real_docs):
     rng = random.Random(0)
     pool = real_docs["zh"] + real_docs["en"]
     raw.write_text("".join(json.dumps({"text": _perturb(rng.choice(pool), 5, rng) if len(pool) else ""},
-                                      ensure_ascii=False) + "\n" for _ in range(3000)), encoding="utf-8")
+                                      ensure_ascii=False) + "\n" for _ in range(1500)), encoding="utf-8")
     out = tmp_path / "out"
     small = tmp_path / "small.jsonl"
     small.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in pool[:10]), "utf-8")
@@ -136,7 +140,10 @@ def test_ray_workers_read_files_and_urls_with_skips_counted(tmp_path, real_docs)
     for engine in ("local", "ray"):  # (a memory:// file exists in this process only: Ray's workers read a file://)
         cfg = CleanConfig(input=[str(raw), f"file://{tmp_path}/books.jsonl"], out=str(tmp_path / engine), engine=engine,
                           workers=2, steps=[])
-        report = run_clean(cfg).report
+        try:
+            report = run_clean(cfg).report
+        finally:
+            ray.shutdown()
         kept[engine] = _kept(tmp_path / engine)
         assert report["sources"]["web"]["records_skipped"] == 1 and report["skipped"]["web"]["records"] == 23
     assert kept["local"] == kept["ray"] and kept["local"]["web"] == docs and kept["local"]["books"] == []
