@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's tests package
-from tests.llamacpp.agreement import llama_greedy, llama_logits, open_gguf, train_tiny  # noqa: E402
+from tests.llamacpp.agreement import llama_greedy, llama_logits, open_gguf, train_tiny
 
 
 def train_small_model(out: Path, steps: int, seed: int = 0) -> Path:

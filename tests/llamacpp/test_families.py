@@ -16,7 +16,12 @@ from lmforge.model.generate import SamplingParams, generate
 from lmforge.tokenizer import Tokenizer
 from lmforge.tokenizer.train import train_tokenizer
 from tests.export.conftest import TEXTS
-from tests.llamacpp.agreement import llama_greedy, llama_logits, lmforge_logits, open_gguf
+from tests.llamacpp.agreement import (
+    llama_greedy,
+    llama_logits,
+    lmforge_logits,
+    open_gguf,
+)
 from tests.model.families import write_standin
 from tests.tokenizer import formats as F
 
