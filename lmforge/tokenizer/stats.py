@@ -30,25 +30,45 @@ def measure(tok: Tokenizer, docs: list[str]) -> dict[str, float]:
 
 
 def sample_by_language(docs: Iterable[str], max_chars: int, scan_factor: int = 20) -> dict[str, list[str]]:
-    """Documents per language ("zh", "en", "other"): each up to half of max_chars, all together
-    up to max_chars (plus the last document taken).
+    """Documents per language ("zh", "en", "other"), about max_chars in all (plus the last
+    document taken): an equal share each, and a share one language cannot fill goes to the others.
 
     A corpus written one language after the other (en.jsonl then zh.jsonl) gets a row for each
-    language, not only for the first one; reading stops when zh and en are full, or after
-    scan_factor * max_chars characters (a one-language corpus is not read to its end)."""
-    budget = max(1, max_chars // 2)
-    sample: dict[str, list[str]] = {"zh": [], "en": [], "other": []}
-    taken = dict.fromkeys(sample, 0)
+    language, not only for the first one; reading stops when zh and en hold half of max_chars
+    each, or after scan_factor * max_chars characters (a one-language corpus is not read to its end)."""
+    pools: dict[str, list[str]] = {"zh": [], "en": [], "other": []}
+    sizes = dict.fromkeys(pools, 0)
     seen = 0
     for d in docs:
         lang = language(d)
-        if taken[lang] < budget and sum(taken.values()) < max_chars:
-            sample[lang].append(d)
-            taken[lang] += len(d)
+        if sizes[lang] < max_chars:
+            pools[lang].append(d)
+            sizes[lang] += len(d)
         seen += len(d)
-        if (taken["zh"] >= budget and taken["en"] >= budget) or seen >= scan_factor * max_chars:
+        if min(sizes["zh"], sizes["en"]) >= max_chars // 2 or seen >= scan_factor * max_chars:
             break
-    return sample
+    shares = _fair_shares(sizes, max_chars)
+    return {lang: _take(pool, shares[lang]) for lang, pool in pools.items()}
+
+
+def _fair_shares(sizes: dict[str, int], total: int) -> dict[str, int]:
+    """Split `total` equally, the smallest first, so what one cannot use goes to the rest."""
+    shares, left = {}, total
+    order = sorted(sizes, key=sizes.get)
+    for i, lang in enumerate(order):
+        shares[lang] = min(sizes[lang], left // (len(order) - i))
+        left -= shares[lang]
+    return shares
+
+
+def _take(pool: list[str], chars: int) -> list[str]:
+    out, n = [], 0
+    for d in pool:
+        if n >= chars:
+            break
+        out.append(d)
+        n += len(d)
+    return out
 
 
 def tokenizer_stats(tokenizer_dir: str, inputs: list[str], text_field: str = "text",

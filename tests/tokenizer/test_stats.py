@@ -15,9 +15,15 @@ def test_sample_by_language_fills_each_language_from_an_en_first_stream():
     assert sample["en"][0] == en[0] and sample["zh"][0] == zh[0]
     taken = {lang: sum(map(len, docs)) for lang, docs in sample.items()}
     assert 2000 <= taken["en"] < 2000 + len(en[0])  # half the budget (plus the last document)
-    assert 1500 < taken["zh"] and sum(taken.values()) < 4000 + len(zh[0])  # the rest, within the total
+    assert 1500 < taken["zh"] and sum(taken.values()) < 4000 + len(en[0]) + len(zh[0])  # plus one doc each
     # the old behaviour (the first max_chars characters) had English only
     assert sum(map(len, en)) > 4000
+
+
+def test_a_one_language_corpus_gets_the_whole_budget():
+    en = [f"The quick brown fox number {i} jumps over the lazy dog." * 4 for i in range(100)]
+    taken = sum(map(len, sample_by_language(en, max_chars=4000)["en"]))
+    assert 4000 <= taken < 4000 + len(en[0])
 
 
 def test_tokenizer_stats_report_zh_and_en_rows(tmp_path):
