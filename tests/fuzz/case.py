@@ -42,7 +42,7 @@ def gz_corrupt(text: str) -> bytes:
     return bytes(raw)
 
 
-def nested_json(depth: int = 100_000) -> str:
+def nested_json(depth: int = 20_000) -> str:
     return "[" * depth + "]" * depth
 
 
