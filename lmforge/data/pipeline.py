@@ -93,7 +93,7 @@ def _duplicates(parts: Path, results: list[ShardResult], dedup: DedupSettings | 
     indices = [r.index for r in results]
     if run.engine == "ray":
         from lmforge.data.ray_engine import ray_duplicates
-        return ray_duplicates(str(parts), indices, dedup)
+        return ray_duplicates(str(parts), indices, dedup, docs=sum(r.docs_in for r in results))
     return local_duplicates(str(parts), indices, dedup)
 
 

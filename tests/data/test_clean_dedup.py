@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lmforge.data.clean import Cleaner, language, max_ngram_repetition, strip_html, strip_urls, to_simplified
+from lmforge.data.clean import (Cleaner, collapse_whitespace, language, max_ngram_repetition, strip_html, strip_urls,
+                                to_simplified)
 from lmforge.data.dedup import DedupSettings, duplicate_flags
 from lmforge.data.pipeline import process_sources
 from lmforge.data.read import DataError, ReadStats, read_documents
@@ -149,3 +150,13 @@ def test_vectorised_ngram_repetition_equals_counting_ngrams(real_docs):
         got = [max_ngram_repetition(d, 10, share) for d in docs]
         assert got == [_ngram_repetition_by_counter(d, 10, share) for d in docs]
         assert 0 < sum(got) < len(docs)  # both outcomes occur
+
+
+def test_collapse_whitespace_shortcut_equals_the_regexes():
+    def by_regexes(text: str) -> str:
+        text = re.sub(r"[ \t]+\n", "\n", text)
+        return re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]{2,}", " ", text)).strip()
+
+    rng = random.Random(0)
+    docs = ["".join(rng.choice(" \t\nab中") for _ in range(rng.randrange(30))) for _ in range(5000)]
+    assert [collapse_whitespace(d) for d in docs] == [by_regexes(d) for d in docs]
