@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lmforge.model import rope
+from lmforge.model.rope import base_inv_freq, inv_freq as scaled_inv_freq
 from lmforge.model.activations import ACTIVATIONS
 from lmforge.model.cache import KVCache
 from lmforge.model.config import ModelConfig
@@ -47,10 +47,10 @@ class RotaryEmbedding(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.config = cfg
-        inv_freq, self.attention_scaling = rope.inv_freq(cfg)
+        inv_freq, self.attention_scaling = scaled_inv_freq(cfg)
         half = cfg.head_size // 2
         self.register_buffer("inv_freq", inv_freq, persistent=False)
-        self.register_buffer("inv_freq_2d", rope.base_inv_freq(half, cfg.rope_theta), persistent=False)
+        self.register_buffer("inv_freq_2d", base_inv_freq(half, cfg.rope_theta), persistent=False)
 
     def forward(self, position_ids: torch.Tensor, dtype: torch.dtype):
         inv = self.inv_freq_2d if position_ids.dim() == 3 else self._inv_freq(position_ids)
@@ -67,7 +67,7 @@ class RotaryEmbedding(nn.Module):
         seq_len = int(position_ids.max()) + 1  # dynamic NTK: the base follows the longest position
         if seq_len <= self.config.max_position_embeddings:
             return self.inv_freq
-        return rope.inv_freq(self.config, seq_len)[0].to(self.inv_freq.device)
+        return scaled_inv_freq(self.config, seq_len)[0].to(self.inv_freq.device)
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
