@@ -3,9 +3,11 @@ with labels only on assistant tokens, and a length-bucketed batch source for the
 
 from __future__ import annotations
 
+import json
 import random
+import sys
 from collections import Counter
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Iterator, Literal
 
 import torch
 
@@ -19,30 +21,48 @@ _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assista
                    "system": "system", "chatgpt": "assistant", "bing": "assistant", "bard": "assistant"}
 
 
-def to_messages(rec: dict[str, Any]) -> list[dict[str, str]]:
-    """One record of any supported schema as a list of {role, content} messages."""
+def _turn_list(rec: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """rec[key] as a list of message objects, or a ChatFormatError naming the field."""
+    value = rec[key]
+    if not isinstance(value, list) or not all(isinstance(m, dict) for m in value):
+        raise ChatFormatError(f"'{key}' must be a list of message objects, got {type(value).__name__} {value!r:.60}")
+    return value
+
+
+def _text(rec: dict[str, Any], key: str) -> str:
+    if not isinstance(rec[key], str):
+        raise ChatFormatError(f"'{key}' must be text, got {type(rec[key]).__name__}")
+    return rec[key]
+
+
+def _schema_messages(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The record's turns, whichever supported schema it uses."""
     if "messages" in rec:
-        msgs = [{"role": m.get("role"), "content": m.get("content")} for m in rec["messages"]]
-    elif "conversations" in rec:
+        return [{"role": m.get("role"), "content": m.get("content")} for m in _turn_list(rec, "messages")]
+    if "conversations" in rec:
         msgs = []
-        for m in rec["conversations"]:
+        for m in _turn_list(rec, "conversations"):
             role = _SHAREGPT_ROLES.get(str(m.get("from", m.get("role"))).lower())
             if role is None:
                 raise ChatFormatError(f"unknown role {m.get('from', m.get('role'))!r}")
             msgs.append({"role": role, "content": m.get("value", m.get("content"))})
-        if rec.get("system"):
-            msgs.insert(0, {"role": "system", "content": rec["system"]})
     elif "instruction" in rec and "output" in rec:
-        prompt = rec["instruction"] + (("\n\n" + rec["input"]) if rec.get("input") else "")
+        prompt = _text(rec, "instruction") + (("\n\n" + _text(rec, "input")) if rec.get("input") else "")
         msgs = [{"role": "user", "content": prompt}, {"role": "assistant", "content": rec["output"]}]
-        if rec.get("system"):
-            msgs.insert(0, {"role": "system", "content": rec["system"]})
     elif "prompt" in rec and "response" in rec:
-        msgs = [{"role": "user", "content": rec["prompt"]}, {"role": "assistant", "content": rec["response"]}]
+        return [{"role": "user", "content": rec["prompt"]}, {"role": "assistant", "content": rec["response"]}]
     else:
         raise ChatFormatError(f"unknown record schema with keys {sorted(rec)}")
+    return ([{"role": "system", "content": rec["system"]}] if rec.get("system") else []) + msgs
+
+
+def to_messages(rec: dict[str, Any]) -> list[dict[str, str]]:
+    """One record of any supported schema as a list of {role, content} messages."""
+    msgs = _schema_messages(rec)
     if not any(m["role"] == "assistant" for m in msgs):
         raise ChatFormatError("no assistant turn")
+    if any(m["role"] == "assistant" and isinstance(m["content"], str) and not m["content"].strip() for m in msgs):
+        raise ChatFormatError("an empty assistant turn")
     return msgs
 
 
@@ -71,9 +91,11 @@ _REASONS = (("unknown role", "a role other than system/user/assistant (ShareGPT:
             ("unknown record schema", "none of the known record schemas (messages, conversations, "
                                       "instruction/output, prompt/response)"),
             ("no assistant turn", "no assistant turn to learn from"),
+            ("an empty assistant turn", "an empty assistant turn"),
             ("empty conversation", "an empty conversation"),
             ("message", "a message without a known role or without text content"),
             ("the tokenizer has no chat_template", "the tokenizer has no chat template"))
+SHOWN = 5  # skipped records named (`file:line: why`) in a warning or error
 
 
 def skip_reason(error: Exception) -> str:
@@ -83,17 +105,47 @@ def skip_reason(error: Exception) -> str:
     return f"skipped: {why}"
 
 
-def encode_records(tokenizer, records: Iterable[dict[str, Any]], max_len: int, truncation: str = "drop",
-                   how: Normalization = "none") -> tuple[list[tuple[list[int], list[int]]], Counter]:
-    """Encode all records; bad ones and (with truncation='drop') long ones are counted and skipped."""
+class Skips(Counter):
+    """Records kept, cut, dropped and skipped (by reason), with the first few `where: why`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[str] = []
+
+    def skip(self, reason: str, where: str, detail: str) -> None:
+        self[reason] += 1
+        if len(self.problems) < SHOWN:
+            self.problems.append(f"{where}: {detail}")
+
+    def report(self, label: str, what: str, files: list[str]) -> None:
+        """Print the counts (and the first skipped records); no record left is an error naming them."""
+        print(f"{label}:", json.dumps(dict(self), ensure_ascii=False))
+        for p in self.problems:
+            print(f"  {p}", file=sys.stderr)
+        if not self["kept"]:
+            shown = "".join(f"; {p}" for p in self.problems)
+            raise UserError(f"{', '.join(files)}: no {what} left to train on ({sum(self.values())} record(s)){shown}")
+
+
+def located(records: Iterable[dict[str, Any] | tuple[str, dict[str, Any]]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(`file:line` or `record N`, record) for records given bare or with their place."""
+    for i, item in enumerate(records, 1):
+        yield item if isinstance(item, tuple) else (f"record {i}", item)
+
+
+def encode_records(tokenizer, records: Iterable[dict[str, Any] | tuple[str, dict[str, Any]]], max_len: int,
+                   truncation: str = "drop", how: Normalization = "none"
+                   ) -> tuple[list[tuple[list[int], list[int]]], Skips]:
+    """Encode all records (bare, or as (`file:line`, record)); bad ones and (with truncation='drop')
+    long ones are counted and skipped, the first few bad ones named."""
     if truncation not in ("drop", "cut"):
         raise UserError(f"truncation must be 'drop' or 'cut', got {truncation!r}")
-    out, stats = [], Counter()
-    for rec in records:
+    out, stats = [], Skips()
+    for where, rec in located(records):
         try:
             ids, labels = encode(tokenizer, to_messages(rec), how)
         except ChatFormatError as e:
-            stats[skip_reason(e)] += 1
+            stats.skip(skip_reason(e), where, str(e))
             continue
         if len(ids) > max_len:
             if truncation == "drop":
@@ -102,7 +154,7 @@ def encode_records(tokenizer, records: Iterable[dict[str, Any]], max_len: int, t
             ids, labels = ids[:max_len], labels[:max_len]
             stats["cut (too long)"] += 1
         if all(x == IGNORE for x in labels[1:]):
-            stats["skipped: no trainable token"] += 1
+            stats.skip("skipped: no trainable token", where, "no assistant token left to learn from")
             continue
         out.append((ids, labels))
         stats["kept"] += 1

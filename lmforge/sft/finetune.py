@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 from lmforge.model import load_model
 from lmforge.model.io import read_json, save_model
 from lmforge.model.config import ModelConfig
-from lmforge.sft.data import Normalization, SFTBatches, encode_records, read_jsonl
+from lmforge.sft.data import Normalization, SFTBatches, encode_records
 from lmforge.sft.lora import add_lora, merge_lora
 from lmforge.sft.pairs import PairBatches, add_reference_logps, encode_pairs
+from lmforge.text import iter_jsonl
 from lmforge.tokenizer import Tokenizer
 from lmforge.train.boundary import check_context, check_model_folder, memory_gib, tokenizer_identity
 from lmforge.train.config import TrainConfig
@@ -88,8 +89,9 @@ class DPOConfig(SFTConfig):
 
 
 def _records(files: list[str]):
+    """(`file:line`, record) of every file; a malformed line is an error naming it."""
     for f in files:
-        yield from read_jsonl(f)
+        yield from iter_jsonl(f, strict=True)
 
 
 def _with_lora(model, cfg: SFTConfig):
@@ -142,7 +144,7 @@ def check_sft(cfg: SFTConfig) -> TunePlan:
     shape, tok = _model_checks(cfg)
     samples, stats = encode_records(tok, _records(cfg.data.files), cfg.data.max_len, cfg.data.truncation,
                                     cfg.data.normalize)
-    print("sft data:", json.dumps(dict(stats), ensure_ascii=False))
+    stats.report("sft data", "SFT samples", cfg.data.files)
     batches = SFTBatches(samples, cfg.train.batch_size, tok.pad_id or 0, cfg.train.seed,
                          pack=cfg.data.pack, seq_len=cfg.data.max_len if cfg.data.pack else None)
     return TunePlan(tok, shape, batches, stats, memory_gib(shape, cfg.train, cfg.data.max_len))
@@ -152,7 +154,7 @@ def check_dpo(cfg: DPOConfig) -> TunePlan:
     """Every check before a DPO step (all that `--dry-run` runs), with the encoded pairs."""
     shape, tok = _model_checks(cfg)
     pairs, stats = encode_pairs(tok, _records(cfg.data.files), cfg.data.max_len, cfg.data.normalize)
-    print("dpo data:", json.dumps(dict(stats), ensure_ascii=False))
+    stats.report("dpo data", "DPO pairs", cfg.data.files)
     batches = PairBatches(pairs, cfg.train.batch_size, tok.pad_id or 0, cfg.train.seed)
     return TunePlan(tok, shape, batches, stats, memory_gib(shape, cfg.train, cfg.data.max_len))
 

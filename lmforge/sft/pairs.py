@@ -4,39 +4,48 @@ reference log-probs computed once by the frozen start model, as a trainer batch 
 from __future__ import annotations
 
 import random
-from collections import Counter
 from typing import Any, Iterable
 
 import torch
 from tqdm import tqdm
 
 from lmforge.errors import UserError
-from lmforge.sft.data import Normalization, SFTBatches, encode, skip_reason
+from lmforge.sft.data import Normalization, SFTBatches, Skips, encode, located, skip_reason
 from lmforge.tokenizer.chat_template import ChatFormatError
 from lmforge.train.preference import sequence_logps
 
 
-def _conversation(prompt: Any, answer: Any) -> list[dict[str, str]]:
-    msgs = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-    return msgs + ([{"role": "assistant", "content": answer}] if isinstance(answer, str) else list(answer))
+def _turns(rec: dict[str, Any], key: str, role: str) -> list[dict[str, Any]]:
+    """A pair's prompt or answer: text (one turn) or a list of messages."""
+    value = rec[key]
+    if isinstance(value, str):
+        if not value.strip():
+            raise ChatFormatError(f"'{key}' is empty")
+        return [{"role": role, "content": value}]
+    if isinstance(value, list):
+        return list(value)
+    raise ChatFormatError(f"'{key}' must be text or a list of messages, got {type(value).__name__}")
 
 
-def encode_pairs(tokenizer, records: Iterable[dict[str, Any]], max_len: int,
-                 how: Normalization = "none") -> tuple[list[dict], Counter]:
-    """Tokenized pairs; records with chosen == rejected, bad roles or over max_len are counted and skipped."""
-    out, stats = [], Counter()
-    for rec in records:
-        if not all(k in rec for k in ("prompt", "chosen", "rejected")):
-            stats["skipped: a record without prompt, chosen and rejected"] += 1
+def encode_pairs(tokenizer, records: Iterable[dict[str, Any] | tuple[str, dict[str, Any]]], max_len: int,
+                 how: Normalization = "none") -> tuple[list[dict], Skips]:
+    """Tokenized pairs; records with chosen == rejected, bad fields or roles, or over max_len are
+    counted and skipped (the first few bad ones named)."""
+    out, stats = [], Skips()
+    for where, rec in located(records):
+        missing = [k for k in ("prompt", "chosen", "rejected") if k not in rec]
+        if missing:
+            stats.skip("skipped: a record without prompt, chosen and rejected", where, f"no {', '.join(missing)}")
             continue
         if rec["chosen"] == rec["rejected"]:
-            stats["skipped: chosen and rejected are the same"] += 1
+            stats.skip("skipped: chosen and rejected are the same", where, "chosen == rejected")
             continue
         try:
-            c = encode(tokenizer, _conversation(rec["prompt"], rec["chosen"]), how)
-            r = encode(tokenizer, _conversation(rec["prompt"], rec["rejected"]), how)
+            prompt = _turns(rec, "prompt", "user")
+            c = encode(tokenizer, prompt + _turns(rec, "chosen", "assistant"), how)
+            r = encode(tokenizer, prompt + _turns(rec, "rejected", "assistant"), how)
         except ChatFormatError as e:
-            stats[skip_reason(e)] += 1
+            stats.skip(skip_reason(e), where, str(e))
             continue
         if max(len(c[0]), len(r[0])) > max_len:
             stats["dropped (too long)"] += 1

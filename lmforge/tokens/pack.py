@@ -116,7 +116,9 @@ def pack_texts(texts_by_source: dict[str, Iterable[str]], tokenizer: Tokenizer, 
             train.flush()
             val.flush()
             if not train.tokens:
-                raise UserError(f"source {source!r} has no training documents")
+                files = ", ".join(map(str, getattr(docs, "paths", [])))  # data.read.Documents know their files
+                raise UserError(f"{files + ': ' if files else ''}source {source!r} has no training documents "
+                                f"({n_docs['val']} went to validation)")
             sources[source] = {"train": [f"{source}/{f}" for f in train.files],
                                "val": [f"{source}/{f}" for f in val.files],
                                "tokens": {"train": train.tokens, "val": val.tokens},

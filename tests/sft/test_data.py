@@ -1,8 +1,12 @@
+import pytest
 import torch
 
+from lmforge.errors import UserError
 from lmforge.model.config import preset
 from lmforge.model.transformer import CausalLM
 from lmforge.sft.data import IGNORE, SFTBatches, encode, encode_records, to_messages
+from lmforge.sft.pairs import encode_pairs
+from lmforge.text import iter_jsonl
 from lmforge.tokenizer.chat_template import render
 from lmforge.tokenizer.core import Tokenizer
 
@@ -81,3 +85,22 @@ def test_skip_reasons_are_sentences(tok_dir):
         "skipped: a role other than system/user/assistant (ShareGPT: human/gpt)": 1,
         "skipped: none of the known record schemas (messages, conversations, instruction/output, "
         "prompt/response)": 1}
+
+
+def test_bad_record_shapes_are_named_and_no_sample_left_is_an_error(tmp_path, tok_dir):
+    tok = Tokenizer.from_dir(tok_dir)
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"messages": "hello"}\n{"messages": [{"role": "user", "content": "hi"}, '
+                    '{"role": "assistant", "content": " "}]}\n', encoding="utf-8")
+    _, stats = encode_records(tok, iter_jsonl(path, strict=True), max_len=64)
+    assert stats.problems == [f"{path}:1: 'messages' must be a list of message objects, got str 'hello'",
+                              f"{path}:2: an empty assistant turn"]
+    with pytest.raises(UserError, match="no SFT samples left to train on") as err:
+        stats.report("sft data", "SFT samples", [str(path)])
+    assert f"{path}:1" in str(err.value) and f"{path}:2" in str(err.value)
+    pairs = [{"prompt": "1+1?", "chosen": 2, "rejected": "3"}, {"prompt": "1+1?", "chosen": "", "rejected": "3"},
+             {"prompt": "1+1?", "chosen": "2"}, {"prompt": "1+1?", "chosen": "2", "rejected": "3"}]
+    kept, pstats = encode_pairs(tok, pairs, max_len=64)
+    assert len(kept) == 1 and pstats.problems == [
+        "record 1: 'chosen' must be text or a list of messages, got int", "record 2: 'chosen' is empty",
+        "record 3: no rejected"]
