@@ -95,7 +95,7 @@ def ray_duplicates(parts: str, indices: list[int], s: DedupSettings, docs: int =
     n_parts = max(8, docs * (s.bands[0] + 1) // ROWS_PER_PART + 1)
     rows = ray.data.from_items([{"index": i} for i in indices]).map_batches(
         lambda b: _key_batch(b, parts, s, n_parts), batch_size=1, batch_format="numpy")
-    got = rows.groupby("part").map_groups(lambda g: _edges(g, s.threshold), batch_format="numpy").take_all()
+    got = rows.groupby("part", num_partitions=n_parts).map_groups(lambda g: _edges(g, s.threshold), batch_format="numpy").take_all()
     a = np.array([e["a"] for e in got], dtype=np.int64).astype(np.uint64)
     b = np.array([e["b"] for e in got], dtype=np.int64).astype(np.uint64)
     ex = np.array([bool(e["exact"]) for e in got], dtype=bool)
