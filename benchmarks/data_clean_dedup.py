@@ -158,13 +158,14 @@ def main() -> None:
         cpu = _cpu()
         res["clean_dedup_write_MB_per_s"] = round(mb / run_lmforge_clean(raw, Path(d) / "clean", args.workers, args.engine), 2)
         res["clean_dedup_write_MB_per_cpu_s"] = round(mb / (_cpu() - cpu), 2)
+        # the workers' peak (this process also holds the whole input and the kept texts for scoring)
+        res["peak_rss_MB_workers"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
         if not args.no_peer:
             dt_seconds, dt_kept = run_datatrove(raw, Path(d) / "dt", args.workers, s)
             dt_dropped = {i for i, t in enumerate(texts) if t not in dt_kept}
             res["datatrove"] = {"MB_per_s": round(mb / dt_seconds, 2), **_scores(dt_dropped, planted),
                                 "lmforge_speed_ratio": round(dt_seconds / min(times), 2)}
-        ru = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-        res["peak_rss_MB"] = round(ru / 1024, 1)
+        res["peak_rss_MB_this_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(res, indent=2))
 
 
