@@ -15,6 +15,7 @@ from lmforge.data import charclass
 from lmforge.data.dedup import DEFAULT_THRESHOLD, DedupSettings, Duplicates
 from lmforge.data.engines import default_workers, empty_duplicates, local_duplicates, local_map
 from lmforge.data.outdir import fresh_output_dir
+from lmforge.data.ray_engine import ray_duplicates, ray_map
 from lmforge.data.read import Documents, expand
 from lmforge.data.remote import RemoteDocuments
 from lmforge.data.shards import LANGS, FileShard, ShardResult, ShardTask, chunks, part_paths, process_shard
@@ -80,7 +81,6 @@ def _merge_read_stats(sources: dict[str, Iterable[str]], results: list[ShardResu
 def _map(tasks: Iterator[ShardTask], run: RunOptions) -> list[ShardResult]:
     workers = run.workers or default_workers()
     if run.engine == "ray":
-        from lmforge.data.ray_engine import ray_map
         return ray_map(process_shard, tasks, workers, run.address)
     if workers > 1:
         charclass.table()  # built once here, inherited by the forked workers
@@ -92,7 +92,6 @@ def _duplicates(parts: Path, results: list[ShardResult], dedup: DedupSettings | 
         return empty_duplicates()
     indices = [r.index for r in results]
     if run.engine == "ray":
-        from lmforge.data.ray_engine import ray_duplicates
         return ray_duplicates(str(parts), indices, dedup, docs=sum(r.docs_in for r in results))
     return local_duplicates(str(parts), indices, dedup)
 
