@@ -18,6 +18,7 @@ from typing import Any
 from lmforge.errors import UserError
 from lmforge.model.config import ModelConfig
 from lmforge.model.io import load_config, read_json
+from lmforge.model.loader import load_tokenizer
 from lmforge.model.memory import TrainShape, estimate_training_memory
 from lmforge.tokenizer import Tokenizer
 from lmforge.tokens.pack import tokenizer_hash
@@ -82,7 +83,7 @@ def check_model_tokenizer(model_dir: str | Path, model_cfg: ModelConfig, tok: To
 def check_model_folder(model_dir: str | Path) -> tuple[ModelConfig, Tokenizer]:
     """A model folder's shape and own tokenizer, checked against each other (no weights read)."""
     cfg = load_config(model_dir)
-    tok = Tokenizer.from_dir(model_dir)
+    tok = load_tokenizer(model_dir)  # a folder without one says what inference needs
     check_model_tokenizer(model_dir, cfg, tok, model_dir)
     return cfg, tok
 
