@@ -3,7 +3,8 @@ task by it (`lmforge eval mc` runs it: lmforge.eval.multiple_choice)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from tqdm import tqdm
@@ -11,6 +12,7 @@ from tqdm import tqdm
 from lmforge.errors import UserError
 from lmforge.eval.categories import category
 from lmforge.eval.task import LETTERS, MCTask
+from lmforge.model.cache import KVCache
 from lmforge.model.transformer import CausalLM
 from lmforge.tokenizer.core import Tokenizer
 
@@ -26,49 +28,99 @@ def encode_pair(tok: Tokenizer, context: str, continuation: str) -> tuple[list[i
     return ctx, whole[len(ctx):]
 
 
-@torch.inference_mode()
-def loglikelihood(model: CausalLM, tok: Tokenizer, requests: Sequence[tuple[str, str]],
-                  batch_size: int = 16, max_length: int | None = None,
-                  progress: bool = True) -> list[tuple[float, bool]]:
-    """(sum log p(continuation | context), is_greedy) per request. Requests with the same model
-    input (e.g. the one-token choices " A".." D" of one question) share one row of the batch;
-    rows run longest first, right-padded."""
-    max_length = max_length or model.config.max_position_embeddings
-    device = next(model.parameters()).device
-    rows: dict[tuple[int, ...], int] = {}
-    reqs = []  # (row, n continuation tokens, targets)
-    for ctx, cont in requests:
+@dataclass
+class _Row:
+    """One distinct model input and the requests read from its last positions."""
+    ids: tuple[int, ...]
+    group: Hashable
+    reqs: list[tuple[int, list[int]]] = field(default_factory=list)  # (request index, target ids)
+
+    @property
+    def need(self) -> int:
+        """Positions at the end of the row whose log-probabilities are read."""
+        return max(len(t) for _, t in self.reqs)
+
+
+def _rows(tok: Tokenizer, requests: Sequence[tuple[str, str]], groups: Sequence[Hashable],
+          max_length: int) -> list[_Row]:
+    """Requests with the same model input (e.g. the one-token choices " A".." D" of one question)
+    share one row."""
+    rows: dict[tuple[int, ...], _Row] = {}
+    for i, ((ctx, cont), group) in enumerate(zip(requests, groups)):
         c, k = encode_pair(tok, ctx, cont)
         if not k:
             raise UserError(f"empty continuation for context ending {ctx[-40:]!r}")
         full = (c + k)[-(max_length + 1):]
-        reqs.append((rows.setdefault(tuple(full[:-1]), len(rows)), len(k), full[-len(k):]))
-    inputs = list(rows)
-    by_row: dict[int, list[int]] = {}
-    for i, (r, _, _) in enumerate(reqs):
-        by_row.setdefault(r, []).append(i)
-    order = sorted(range(len(inputs)), key=lambda r: -len(inputs[r]))
-    out: list[tuple[float, bool]] = [(0.0, False)] * len(reqs)
-    bar = tqdm(total=len(reqs), desc="scoring", disable=not progress, leave=False)
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        width = len(inputs[idx[0]])
-        ids = torch.full((len(idx), width), tok.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for b, r in enumerate(idx):
-            ids[b, :len(inputs[r])] = torch.tensor(inputs[r])
-            mask[b, :len(inputs[r])] = 1
-        logp = torch.log_softmax(model(ids.to(device), attention_mask=mask.to(device)).float(), -1)
-        for b, r in enumerate(idx):
-            length = len(inputs[r])
-            for i in by_row[r]:
-                _, n, target = reqs[i]
-                lp = logp[b, length - n:length]
-                tgt = torch.tensor(target, device=device)
-                out[i] = (lp.gather(-1, tgt[:, None]).sum().item(), bool((lp.argmax(-1) == tgt).all()))
-                bar.update(1)
+        key = tuple(full[:-1])
+        rows.setdefault(key, _Row(key, group)).reqs.append((i, full[-len(k):]))
+    return list(rows.values())
+
+
+def shared_prefix(rows: Sequence[_Row]) -> int:
+    """Length of the token prefix common to all rows, short of every position that is read."""
+    first, n = rows[0].ids, min(len(r.ids) - r.need for r in rows)
+    for r in rows[1:]:
+        i = 0
+        while i < n and r.ids[i] == first[i]:
+            i += 1
+        n = i
+    return n
+
+
+@torch.inference_mode()
+def loglikelihood(model: CausalLM, tok: Tokenizer, requests: Sequence[tuple[str, str]],
+                  batch_size: int = 16, max_length: int | None = None, progress: bool = True,
+                  groups: Sequence[Hashable] | None = None) -> list[tuple[float, bool]]:
+    """(sum log p(continuation | context), is_greedy) per request. Requests with the same model
+    input share one row; rows run longest first, right-padded. With `groups` (one key per
+    request, e.g. the subject) the token prefix common to a group's rows (instruction and
+    few-shot examples) runs once and every batch of the group continues its KV cache, as a
+    serving engine reuses a shared prompt; without, every row runs in full."""
+    max_length = max_length or model.config.max_position_embeddings
+    device = next(model.parameters()).device
+    rows = _rows(tok, requests, groups if groups is not None else [None] * len(requests), max_length)
+    by_group: dict[Hashable, list[_Row]] = {}
+    for row in sorted(rows, key=lambda r: -len(r.ids)):
+        by_group.setdefault(row.group, []).append(row)
+    out: list[tuple[float, bool]] = [(0.0, False)] * len(requests)
+    bar = tqdm(total=len(requests), desc="scoring", disable=not progress, leave=False)
+    for members in by_group.values():
+        prefix = shared_prefix(members) if groups is not None else 0
+        cache = KVCache(len(model.model.layers))
+        if prefix:
+            model(torch.tensor([members[0].ids[:prefix]], device=device), cache=cache, return_hidden=True)
+        for start in range(0, len(members), batch_size):
+            batch = members[start:start + batch_size]
+            _score_batch(model, batch, prefix, cache.expand(len(batch)) if prefix else None,
+                         tok.pad_id, out)
+            bar.update(sum(len(r.reqs) for r in batch))
     bar.close()
     return out
+
+
+def _score_batch(model: CausalLM, batch: list[_Row], prefix: int, cache: KVCache | None,
+                 pad_id: int, out: list[tuple[float, bool]]) -> None:
+    """Runs the rows past `prefix` (continuing `cache`); log-probabilities only where read."""
+    device = next(model.parameters()).device
+    width = len(batch[0].ids) - prefix
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), prefix + width), dtype=torch.long)
+    mask[:, :prefix] = 1
+    for b, row in enumerate(batch):
+        ids[b, :len(row.ids) - prefix] = torch.tensor(row.ids[prefix:])
+        mask[b, prefix:len(row.ids)] = 1
+    hidden = model(ids.to(device), attention_mask=mask.to(device), cache=cache, return_hidden=True)
+    picked = torch.cat([hidden[b, len(r.ids) - prefix - r.need:len(r.ids) - prefix]
+                        for b, r in enumerate(batch)])
+    logp = torch.log_softmax(model.lm_head(picked).float(), -1)
+    at = 0
+    for row in batch:
+        lp_row = logp[at:at + row.need]
+        at += row.need
+        for i, target in row.reqs:
+            lp = lp_row[row.need - len(target):]
+            tgt = torch.tensor(target, device=device)
+            out[i] = (lp.gather(-1, tgt[:, None]).sum().item(), bool((lp.argmax(-1) == tgt).all()))
 
 
 def evaluate_mc(model: CausalLM, tok: Tokenizer, task: MCTask, shots: int = 0,
@@ -78,7 +130,8 @@ def evaluate_mc(model: CausalLM, tok: Tokenizer, task: MCTask, shots: int = 0,
     items = task.items[:limit] if limit else task.items
     requests = [(task.prompt(x, shots), " " + LETTERS[j]) for x in items
                 for j in range(len(x.choices))]
-    scores = loglikelihood(model, tok, requests, batch_size, progress=progress)
+    groups = [x.subject for x in items for _ in x.choices]  # a subject's questions share its few shots
+    scores = loglikelihood(model, tok, requests, batch_size, progress=progress, groups=groups)
     per_item, k = [], 0
     for x in items:
         lls = [s for s, _ in scores[k:k + len(x.choices)]]

@@ -27,3 +27,12 @@ class KVCache:
         """Keep only the given batch rows (drop finished sequences)."""
         self.keys = [k[rows] if k is not None else None for k in self.keys]
         self.values = [v[rows] if v is not None else None for v in self.values]
+
+    def expand(self, batch: int) -> KVCache:
+        """A cache of `batch` rows that all continue this one-row cache (a shared prompt prefix);
+        the prefix's tensors are viewed, not copied."""
+        out = KVCache(len(self.keys))
+        out.keys = [k.expand(batch, -1, -1, -1) if k is not None else None for k in self.keys]
+        out.values = [v.expand(batch, -1, -1, -1) if v is not None else None for v in self.values]
+        out.length = self.length
+        return out
