@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "lmforge.cli.sft_data",
     "lmforge.cli.select",
     "lmforge.cli.recipes",
+    "lmforge.cli.rl",
 ]
 
 

@@ -3,7 +3,8 @@ a frozen reference, on per-token log-probs; the objective the one training loop 
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 

@@ -4,7 +4,8 @@ a regex / format check, and a numeric-answer check as in GSM8K (`#### N`); combi
 from __future__ import annotations
 
 import re
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -54,7 +55,7 @@ class RuleReward(BaseModel):
     full_match: bool = Field(False, description="regex: the whole completion (stripped) must match")
 
     @model_validator(mode="after")
-    def _pattern(self) -> "RuleReward":
+    def _pattern(self) -> RuleReward:
         if self.kind == "regex":
             if not self.pattern:
                 raise ValueError("a regex reward needs `pattern`")

@@ -74,35 +74,36 @@ class RolloutSource:
 
     def __init__(self, policy: CausalLM, reference: CausalLM | None, tok: Tokenizer, prompts: list[dict],
                  rewards: RewardSet, group: int, batch_size: int, params: SamplingParams,
-                 scale: ScaleRewards = "group", seed: int = 0, precision: str = "auto"):
+                 scale: ScaleRewards = "group", seed: int = 0, precision: str = "auto",
+                 rank: int = 0, world: int = 1):
         if batch_size % group:
             raise UserError(f"train.batch_size ({batch_size}) must be a multiple of grpo.group ({group})")
         self.policy, self.reference, self.tok, self.prompts = policy, reference, tok, prompts
         self.rewards, self.group, self.per_batch, self.params = rewards, group, batch_size // group, params
-        self.scale, self.seed, self.precision = scale, seed, precision
-        self.epoch, self.pos, self.rollouts = 0, 0, 0
-        self.order = self._plan()
+        self.scale, self.seed, self.precision, self.rank, self.world = scale, seed, precision, rank, world
+        self.drawn, self.rollouts = 0, 0  # prompts drawn by all processes; rollouts by this one
+        self._orders: dict[int, list[int]] = {}
 
-    def _plan(self) -> list[int]:
-        idx = list(range(len(self.prompts)))
-        random.Random(self.seed + self.epoch).shuffle(idx)
-        return idx
+    def _order(self, epoch: int) -> list[int]:
+        if epoch not in self._orders:
+            idx = list(range(len(self.prompts)))
+            random.Random(self.seed + epoch).shuffle(idx)
+            self._orders = {epoch: idx}
+        return self._orders[epoch]
 
     def _take(self) -> list[dict]:
-        picked = []
-        while len(picked) < self.per_batch:
-            if self.pos >= len(self.order):
-                self.epoch, self.pos = self.epoch + 1, 0
-                self.order = self._plan()
-            picked.append(self.prompts[self.order[self.pos]])
-            self.pos += 1
+        """This process's share of the next prompts (shuffled epochs over the prompt list)."""
+        n = len(self.prompts)
+        start = self.drawn + self.rank * self.per_batch
+        picked = [self.prompts[self._order(k // n)[k % n]] for k in range(start, start + self.per_batch)]
+        self.drawn += self.per_batch * self.world
         return picked
 
     def _sample(self, prompts: list[list[int]]) -> list[list[int]]:
         was = self.policy.training
         self.policy.eval()
         device = next(self.policy.parameters()).device
-        params = SamplingParams(**{**vars(self.params), "seed": (self.seed * 1_000_003 + self.rollouts) % 2**63})
+        params = SamplingParams(**{**vars(self.params), "seed": (self.seed * 1_000_003 + self.rollouts * 1009 + self.rank) % 2**63})
         with autocast_for(device, self.precision)():
             out = generate(self.policy, prompts, params, pad_id=self.tok.pad_id or 0)
         self.policy.train(was)
@@ -138,9 +139,8 @@ class RolloutSource:
         return batch
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "pos": self.pos, "rollouts": self.rollouts}
+        return {"drawn": self.drawn, "rollouts": self.rollouts}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch, self.pos, self.rollouts = state["epoch"], state["pos"], state["rollouts"]
-        self.order = self._plan()
+        self.drawn, self.rollouts = state["drawn"], state["rollouts"]
 

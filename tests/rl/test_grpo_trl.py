@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lmforge.model import build_model, save_model
-from lmforge.rl.grpo import grpo_loss, grpo_objective, group_advantages
+from lmforge.rl.grpo import group_advantages, grpo_loss, grpo_objective
 from lmforge.rl.rollout import layout
 
 trl_grpo = pytest.importorskip("trl.trainer.grpo_trainer")

@@ -1,0 +1,38 @@
+"""`lmforge rm|rl CONFIG.yaml [key=value ...]`: reward models and GRPO, derived from their configs."""
+
+from __future__ import annotations
+
+import argparse
+
+from lmforge.cli.derive import Verb, add_verb
+from lmforge.rl.reward_model import RMConfig, RMResult, run_rm
+from lmforge.rl.run import RLConfig, RLResult, run_rl
+
+
+def _show_rm(r: RMResult, cfg: RMConfig) -> None:
+    if r.train.interrupted:
+        print(f"interrupted at step {r.train.step} (checkpoint saved; rerun to resume)")
+        return
+    acc = "n/a" if r.heldout_accuracy is None else f"{r.heldout_accuracy:.3f}"
+    print(f"done: step {r.train.step}, loss {r.train.loss}; held-out pair accuracy {acc} "
+          f"({r.heldout_pairs} pairs); reward model in {r.model_dir}")
+
+
+def _show_rl(r: RLResult, cfg: RLConfig) -> None:
+    if r.train.interrupted:
+        print(f"interrupted at step {r.train.step} (checkpoint saved; rerun to resume)")
+        return
+    fmt = lambda x: "n/a" if x is None else f"{x:.3f}"
+    print(f"done: step {r.train.step}; mean reward {fmt(r.reward_first)} (first 5 steps) -> "
+          f"{fmt(r.reward_last)} (last 5), kl {fmt(r.kl_last)}; model in {r.model_dir}")
+
+
+RM = Verb(RMConfig, run_rm, config_file=True, show=_show_rm,
+          help="reward model (Bradley-Terry on chosen/rejected pairs) saved as a transformers classifier")
+RL = Verb(RLConfig, run_rl, config_file=True, show=_show_rl,
+          help="reinforcement learning with rule rewards (GRPO)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    add_verb(sub, "rm", RM)
+    add_verb(sub, "rl", RL)
