@@ -1,0 +1,43 @@
+"""Fuzz cases of `rm` and `rl`: broken configs, pair and prompt records, bad reward rules."""
+
+from __future__ import annotations
+
+from tests.fuzz.case import Case, case, jsonl
+from tests.fuzz.cases_train import _config_cases
+
+RM = "data: {files: [{tmp}/in.jsonl], max_len: 256}\ntrain: {max_steps: 1, batch_size: 2, device: cpu}\n"
+RL = ("prompts: {files: [{tmp}/in.jsonl]}\nrewards: [{kind: numeric}]\ngrpo: {group: 2}\n"
+      "sampling: {max_new_tokens: 2}\ntrain: {max_steps: 1, batch_size: 2, device: cpu}\n")
+PAIR = '{"prompt": "1+1?", "chosen": "2", "rejected": "3"}'
+PROMPT = '{"prompt": "1+1?", "answer": "#### 2"}'
+
+
+def _rm_cases() -> list[Case]:
+    t = "{tmp}/c.yaml --model {model} --out {out}"
+    good = {"c.yaml": RM, "in.jsonl": jsonl(PAIR)}
+    return [*[case("rm", c.name, c.argv, *c.expect, files={**good, **c.files}) for c in _config_cases("rm", t, RM)],
+            case("rm", "model-no-tokenizer", t.replace("{model}", "{notok_model}"), "tokenizer.json", files=good),
+            case("rm", "data-missing", t, "in.jsonl", files={"c.yaml": RM}),
+            case("rm", "data-invalid-utf8", t, "in.jsonl:1", files={"c.yaml": RM, "in.jsonl": b"\xff{}\n"}),
+            case("rm", "margin-missing", t + " rm.margin=true", "in.jsonl:1", "margin", files=good),
+            case("rm", "heldout-fraction-1", t + " data.heldout_fraction=1", "heldout_fraction", files=good),
+            case("rm", "all-held-out", t + " data.heldout_fraction=0.9", "heldout_fraction", files=good)]
+
+
+def _rl_cases() -> list[Case]:
+    t = "{tmp}/c.yaml --model {model} --out {out}"
+    good = {"c.yaml": RL, "in.jsonl": jsonl(PROMPT)}
+    return [*[case("rl", c.name, c.argv, *c.expect, files={**good, **c.files}) for c in _config_cases("rl", t, RL)],
+            case("rl", "model-no-tokenizer", t.replace("{model}", "{notok_model}"), "tokenizer.json", files=good),
+            case("rl", "answer-missing", t, "in.jsonl:1", "answer", files={"c.yaml": RL, "in.jsonl": jsonl('{"prompt": "x"}')}),
+            case("rl", "prompts-empty", t, "in.jsonl", files={"c.yaml": RL, "in.jsonl": ""}),
+            case("rl", "regex-without-pattern", t, "pattern",
+                 files={**good, "c.yaml": RL.replace("{kind: numeric}", "{kind: regex}")}),
+            case("rl", "regex-broken", t, "pattern",
+                 files={**good, "c.yaml": RL.replace("{kind: numeric}", "{kind: regex, pattern: '('}")}),
+            case("rl", "reward-kind-unknown", t, "kind", files={**good, "c.yaml": RL.replace("numeric", "judge")}),
+            case("rl", "group-not-dividing-batch", t + " grpo.group=3", "grpo.group", files=good),
+            case("rl", "fsdp", t + " train.distributed=fsdp", "fsdp", files=good)]
+
+
+CASES: list[Case] = [*_rm_cases(), *_rl_cases()]
