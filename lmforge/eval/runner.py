@@ -75,7 +75,8 @@ def loglikelihood(model: CausalLM, tok: Tokenizer, requests: Sequence[tuple[str,
     input share one row; rows run longest first, right-padded. With `groups` (one key per
     request, e.g. the subject) the token prefix common to a group's rows (instruction and
     few-shot examples) runs once and every batch of the group continues its KV cache, as a
-    serving engine reuses a shared prompt; without, every row runs in full."""
+    serving engine reuses a shared prompt (a batch then takes as many rows as `batch_size` full
+    rows have tokens); without, every row runs in full."""
     max_length = max_length or model.config.max_position_embeddings
     device = next(model.parameters()).device
     rows = _rows(tok, requests, groups if groups is not None else [None] * len(requests), max_length)
@@ -89,8 +90,10 @@ def loglikelihood(model: CausalLM, tok: Tokenizer, requests: Sequence[tuple[str,
         cache = KVCache(len(model.model.layers))
         if prefix:
             model(torch.tensor([members[0].ids[:prefix]], device=device), cache=cache, return_hidden=True)
-        for start in range(0, len(members), batch_size):
-            batch = members[start:start + batch_size]
+        longest = len(members[0].ids)  # a batch holds batch_size full rows' worth of tokens
+        step = max(batch_size, batch_size * longest // max(longest - prefix, 1))
+        for start in range(0, len(members), step):
+            batch = members[start:start + step]
             _score_batch(model, batch, prefix, cache.expand(len(batch)) if prefix else None,
                          tok.pad_id, out)
             bar.update(sum(len(r.reqs) for r in batch))
