@@ -101,7 +101,8 @@ SHOWN = 5  # skipped records named (`file:line: why`) in a warning or error
 def skip_reason(error: Exception) -> str:
     """A readable, countable reason for a record that cannot be a conversation."""
     text = str(error)
-    why = next((reason for start, reason in _REASONS if text.startswith(start)), text.split(":")[0][:60])
+    why = next((reason for start, reason in _REASONS if text.startswith(start)),
+               text.split(":")[0].split(", got ")[0][:60])
     return f"skipped: {why}"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -16,11 +16,14 @@ from lmforge.client import ChatClient
 from lmforge.data.ops import InputPath, InputPaths, check_inputs, made_later
 from lmforge.data.pipeline import write_jsonl_atomic
 from lmforge.errors import UserError
-from lmforge.sft.data import encode, read_jsonl, to_messages
-from lmforge.sft.tools import exam_to_samples, record_lang, self_cognition
+from lmforge.sft.data import Skips, encode, skip_reason, to_messages
+from lmforge.sft.pairs import _turns as pair_turns
+from lmforge.sft.tools import ExamRecordError, exam_to_samples, record_lang, self_cognition
 from lmforge.synth.self_instruct import Filters, read_seed_tasks, self_instruct
 from lmforge.synth.skills import number_preferences, number_skill
+from lmforge.text import iter_jsonl
 from lmforge.tokenizer import Tokenizer
+from lmforge.tokenizer.chat_template import ChatFormatError
 
 Lang = Literal["zh", "en"]
 
@@ -45,9 +48,40 @@ class _OneFile(_Op):
     out: str = Field(description="output jsonl")
 
 
-def _keep(cfg: _OneFile, keep) -> Written:
-    records = list(read_jsonl(cfg.input))
-    return Written(cfg.out, write_jsonl_atomic(Path(cfg.out), (r for r in records if keep(r))), len(records))
+def record_shape(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The record's messages when it is a conversation SFT reads, or a DPO pair's prompt and chosen
+    turns (its rejected ones checked too); a ChatFormatError says why it is neither."""
+    if "chosen" not in rec and "rejected" not in rec:
+        return to_messages(rec)
+    missing = [k for k in ("prompt", "chosen", "rejected") if k not in rec]
+    if missing:
+        raise ChatFormatError(f"a pair without {', '.join(missing)}")
+    pair_turns(rec, "rejected", "assistant")
+    return pair_turns(rec, "prompt", "user") + pair_turns(rec, "chosen", "assistant")
+
+
+def read_checked(paths: list[str], label: str, what: str,
+                 check: Callable[[dict[str, Any]], Any] = record_shape) -> list[tuple[dict[str, Any], Any]]:
+    """(record, check(record)) for the records of `paths` that `check` accepts; the others are
+    counted and the first few named (`file:line: why`), as SFT/DPO do; none left is an error
+    naming them. A malformed line is an error naming it."""
+    kept, stats = [], Skips()
+    for path in paths:
+        for where, rec in iter_jsonl(path, strict=True):
+            try:
+                kept.append((rec, check(rec)))
+            except (ChatFormatError, ExamRecordError) as e:
+                stats.skip(skip_reason(e), where, str(e))
+                continue
+            stats["kept"] += 1
+    stats.report(label, what, paths)
+    return kept
+
+
+def _keep(cfg: _OneFile, label: str, keep, check: Callable[[dict[str, Any]], Any] = record_shape) -> Written:
+    """The records of `input` for which keep(record, check(record)) holds, written to `out`."""
+    records = read_checked([cfg.input], label, "usable records", check)
+    return Written(cfg.out, write_jsonl_atomic(Path(cfg.out), (r for r, c in records if keep(r, c))), len(records))
 
 
 class FilterLangConfig(_OneFile):
@@ -56,7 +90,7 @@ class FilterLangConfig(_OneFile):
 
 def run_filter_lang(cfg: FilterLangConfig) -> Written:
     """`lmforge sft-data filter-lang`: records whose language is `lang`."""
-    return _keep(cfg, lambda r: record_lang(r) == cfg.lang)
+    return _keep(cfg, "filter-lang input", lambda r, _: record_lang(r) == cfg.lang)
 
 
 class FilterLengthConfig(_OneFile):
@@ -74,7 +108,8 @@ class FilterLengthConfig(_OneFile):
 def run_filter_length(cfg: FilterLengthConfig) -> Written:
     """`lmforge sft-data filter-length`: records whose rendered token length is in the band."""
     tok = Tokenizer.from_dir(cfg.tokenizer)
-    return _keep(cfg, lambda r: cfg.min_tokens <= len(encode(tok, to_messages(r))[0]) <= cfg.max_tokens)
+    return _keep(cfg, "filter-length input", lambda r, ids: cfg.min_tokens <= len(ids) <= cfg.max_tokens,
+                 lambda r: encode(tok, to_messages(r))[0])
 
 
 class MixConfig(_Op):
@@ -113,7 +148,7 @@ def run_mix(cfg: MixConfig) -> Written:
     total_w = sum(w for _, w in specs)
     out: list[dict[str, Any]] = []
     for f, w in specs:
-        recs = list(read_jsonl(f))
+        recs = [r for r, _ in read_checked([f], f"mix input {f}", "usable records")]
         n = round(cfg.total * w / total_w)
         out += rng.sample(recs, n) if n <= len(recs) else [rng.choice(recs) for _ in range(n)]
     rng.shuffle(out)
@@ -126,7 +161,7 @@ class ExamConfig(_OneFile):
 
 def run_exam(cfg: ExamConfig) -> list[Written]:
     """`lmforge sft-data exam`: WanJuan exam records -> CoT and non-CoT prompt/response files."""
-    converted = [exam_to_samples(r) for r in read_jsonl(cfg.input)]
+    converted = [c for _, c in read_checked([cfg.input], "exam input", "exam records", exam_to_samples)]
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     return [Written(str(path), write_jsonl_atomic(path, (c[kind] for c in converted)))
             for kind in ("cot", "non_cot") for path in [Path(cfg.out) / f"{kind}.jsonl"]]
@@ -210,11 +245,11 @@ def _parts(cfg: SFTMixtureConfig, train_numbers: list[int]) -> dict[str, list[di
         sc = cfg.self_cognition
         parts["self-cognition"] = self_cognition(sc.name, sc.author, sc.count, cfg.seed)
     for f in cfg.exam:
-        samples = [exam_to_samples(r) for r in read_jsonl(f)]
+        samples = [c for _, c in read_checked([f], f"exam {f}", "exam records", exam_to_samples)]
         parts["exam (non-CoT)"] = [s["non_cot"] for s in samples]
         parts["exam (CoT)"] = [s["cot"] for s in samples]
     for f in cfg.files:
-        parts[Path(f).name] = list(read_jsonl(f))
+        parts[Path(f).name] = [r for r, _ in read_checked([f], f"sft file {f}", "usable records")]
     if cfg.lang:
         parts = {k: [r for r in v if record_lang(r) == cfg.lang] for k, v in parts.items()}
     return parts

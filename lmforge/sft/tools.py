@@ -39,13 +39,21 @@ def record_lang(rec: dict[str, Any]) -> str:
     return language(" ".join(_texts(rec)))
 
 
+class ExamRecordError(UserError):
+    """A record that is not a WanJuan exam record (the reader adds its file:line)."""
+
+
 def exam_to_samples(rec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """A WanJuan multiple-choice record as a non-CoT sample (answer, then explanation) and a
     CoT sample (explanation without its trailing '故选X', then '答案为X')."""
     options = [f"{k.upper()}. {rec[f'option_{k}']}" for k in "abcde" if rec.get(f"option_{k}")]
-    answer = str(rec.get("std_ans", "")).strip().upper()
-    if not rec.get("q_main") or not options or not answer:
-        raise UserError("exam record needs q_main, options and std_ans")
+    answer = str(rec.get("std_ans") or "").strip().upper()
+    has = {"q_main": isinstance(rec.get("q_main"), str) and rec["q_main"].strip(), "option_a..option_e": options,
+           "std_ans": answer}
+    missing = [k for k, ok in has.items() if not ok]
+    if missing:
+        raise ExamRecordError(f"not a WanJuan exam record: {', '.join(missing)} missing or empty "
+                              f"(the record's fields: {', '.join(sorted(rec)) or 'none'})")
     question = rec["q_main"].strip() + "\n" + "\n".join(options)
     detail = str(rec.get("answer_detail") or "").strip()
     plain = f"答案为{answer}。" + (f"\n解析：{detail}" if detail else "")

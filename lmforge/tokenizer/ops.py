@@ -31,9 +31,9 @@ class TrainTokenizerConfig(Inputs):
 
 
 def run_train_tokenizer(cfg: TrainTokenizerConfig) -> Tokenizer:
-    """`lmforge tokenizer train`: the trained tokenizer, saved to `out`."""
+    """`lmforge tokenizer train`: the trained tokenizer, saved to `out` (made only when it succeeded)."""
     return train_tokenizer(cfg.documents(), cfg.vocab_size, cfg.out, cfg.type, cfg.chat_template,
-                           cfg.sample_chars)
+                           cfg.sample_chars, source=", ".join(cfg.input))
 
 
 class TokenizerStatsConfig(TextInputs):

@@ -8,7 +8,7 @@ from typing import Any, Iterable
 from lmforge.data.read import read_documents
 from lmforge.report import markdown_table
 from lmforge.text import count_cjk, language
-from lmforge.tokenizer.core import Tokenizer
+from lmforge.tokenizer.core import Tokenizer, TokenizerError
 
 _BYTE_PIECE = re.compile(r"^<0x[0-9A-F]{2}>$")
 
@@ -74,6 +74,8 @@ def _take(pool: list[str], chars: int) -> list[str]:
 def tokenizer_stats(tokenizer_dir: str, inputs: list[str], text_field: str = "text",
                     compare: str | None = None, max_chars: int = 2_000_000) -> dict[str, Any]:
     docs = sample_by_language(read_documents(inputs, text_field=text_field), max_chars)
+    if not any(docs.values()):
+        raise TokenizerError(f"{', '.join(map(str, inputs))}: no document with text to measure")
     result: dict[str, Any] = {"tokenizer": tokenizer_dir}
     toks = {"this": Tokenizer.from_dir(tokenizer_dir)}
     if compare:

@@ -12,6 +12,7 @@ from tokenizers import Tokenizer as HFTokenizer
 from tqdm import tqdm
 
 from lmforge.data.read import read_documents
+from lmforge.files import atomic_dir
 from lmforge.text import CJK_CLASS
 from lmforge.tokenizer.chat_template import CHATML_TOKENS, set_chat_template
 from lmforge.tokenizer.core import SPECIAL_TOKENS, Tokenizer, TokenizerError
@@ -26,7 +27,8 @@ QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
                  r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 
-def sample_texts(texts: Iterable[str], sample_chars: int | None) -> Iterator[str]:
+def sample_texts(texts: Iterable[str], sample_chars: int | None, source: str | None = None) -> Iterator[str]:
+    """The texts up to `sample_chars` characters; none at all is an error naming `source`."""
     total = 0
     bar = tqdm(desc="tokenizer sample", unit="char", unit_scale=True, mininterval=2.0)
     for t in texts:
@@ -39,7 +41,8 @@ def sample_texts(texts: Iterable[str], sample_chars: int | None) -> Iterator[str
         yield t
     bar.close()
     if total == 0:
-        raise TokenizerError("the training corpus is empty")
+        raise TokenizerError(f"{source}: the training corpus is empty (no document with text)" if source
+                             else "the training corpus is empty")
 
 
 def _config(tok_type: str, chat_template: str, extra: dict | None = None) -> dict:
@@ -55,36 +58,42 @@ def _specials(chat_template: str) -> list[str]:
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | Path,
                     tok_type: TokenizerType = "bytelevel-bpe", chat_template: str = "chatml",
-                    sample_chars: int | None = None, min_frequency: int = 2) -> Tokenizer:
-    """Train on `texts` and save to out_dir (tokenizer.json, tokenizer_config.json, [.model])."""
+                    sample_chars: int | None = None, min_frequency: int = 2, source: str | None = None) -> Tokenizer:
+    """Train on `texts` (read from `source`, named in errors) and save to out_dir (tokenizer.json,
+    tokenizer_config.json, [.model]); out_dir appears, whole, only when training succeeded."""
     if tok_type not in TYPES:
         raise TokenizerError(f"unknown tokenizer type {tok_type!r}; types: {', '.join(TYPES)}")
     specials = _specials(chat_template)
     if tok_type == "bytelevel-bpe" and vocab_size < 256 + len(specials):
         raise TokenizerError(f"vocab_size {vocab_size} is smaller than the byte alphabet plus special "
                              f"tokens ({256 + len(specials)})")
-    stream = sample_texts(texts, sample_chars)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if tok_type.startswith("sentencepiece"):
-        tok = train_sentencepiece(stream, vocab_size, out_dir, tok_type.split("-")[1], specials)
-        tokenizer = Tokenizer(tok, _config(tok_type, chat_template))
-    else:
-        tok, trainer = _hf_model(tok_type, vocab_size, specials, min_frequency)
-        try:
-            tok.train_from_iterator(stream, trainer=trainer)
-        except ValueError:  # our own errors from the stream (empty corpus, bad file) as they are
-            raise
-        except Exception as e:  # `tokenizers` raises a bare Exception, e.g. vocab below the alphabet
-            raise TokenizerError(f"{tok_type} training failed: {e}") from None
-        if tok.get_vocab_size() < len(specials) + 10:
-            raise TokenizerError(f"trained vocabulary has only {tok.get_vocab_size()} entries")
-        extra = {"lmforge_pretokenizer": "qwen2"} if tok_type == "bytelevel-bpe" else {}
-        tokenizer = Tokenizer(tok, _config(tok_type, chat_template, extra))
-    set_chat_template(tokenizer, chat_template)
-    tokenizer.save(out_dir)
+    stream = sample_texts(texts, sample_chars, source)
+    with atomic_dir(out_dir) as tmp:
+        if tok_type.startswith("sentencepiece"):
+            tok = train_sentencepiece(stream, vocab_size, tmp, tok_type.split("-")[1], specials)
+            tokenizer = Tokenizer(tok, _config(tok_type, chat_template))
+        else:
+            tokenizer = _train_hf(stream, tok_type, vocab_size, specials, min_frequency, chat_template)
+        set_chat_template(tokenizer, chat_template)
+        tokenizer.save(tmp)
     _warn_if_smaller(tokenizer.vocab_size, vocab_size, min_frequency)
     return tokenizer
+
+
+def _train_hf(stream: Iterator[str], tok_type: str, vocab_size: int, specials: list[str], min_frequency: int,
+              chat_template: str) -> Tokenizer:
+    """A `tokenizers` model of `tok_type` trained on the stream."""
+    tok, trainer = _hf_model(tok_type, vocab_size, specials, min_frequency)
+    try:
+        tok.train_from_iterator(stream, trainer=trainer)
+    except ValueError:  # our own errors from the stream (empty corpus, bad file) as they are
+        raise
+    except Exception as e:  # `tokenizers` raises a bare Exception, e.g. vocab below the alphabet
+        raise TokenizerError(f"{tok_type} training failed: {e}") from None
+    if tok.get_vocab_size() < len(specials) + 10:
+        raise TokenizerError(f"trained vocabulary has only {tok.get_vocab_size()} entries")
+    extra = {"lmforge_pretokenizer": "qwen2"} if tok_type == "bytelevel-bpe" else {}
+    return Tokenizer(tok, _config(tok_type, chat_template, extra))
 
 
 def _warn_if_smaller(got: int, asked: int, min_frequency: int) -> None:

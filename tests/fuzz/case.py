@@ -8,7 +8,6 @@ import gzip
 from dataclasses import dataclass, field
 
 
-
 @dataclass(frozen=True)
 class Case:
     verb: str  # the verb's words, e.g. "data clean" ("" for `lmforge` itself)

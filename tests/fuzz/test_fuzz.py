@@ -5,8 +5,6 @@ output, no temp file, no replaced file); the counted-skip cases exit 0 and name 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 

@@ -59,3 +59,15 @@ def test_sft_data_stage_is_the_mixtureconfig_of(tmp_path):
     assert set(made.parts) == {"number skill", "self-cognition", "exam (non-CoT)", "exam (CoT)"}
     assert made.parts["self-cognition"] < 10  # the English half is filtered out
     assert run_sft_mixture(stage).parts == made.parts and _lines(tmp_path / "run" / "train.jsonl") == train
+
+
+def test_a_bad_record_among_good_ones_is_skipped_counted_and_named(tmp_path, capsys):
+    good = '{"prompt": "hello there", "response": "hi, how can I help?"}'
+    src = tmp_path / "in.jsonl"
+    pair = '{"prompt": "p", "chosen": 3, "rejected": "r"}'
+    src.write_text("".join(line + "\n" for line in (good, '{"messages": "a string"}', good, pair)))
+    assert main(["sft-data", "filter-lang", str(src), str(tmp_path / "en.jsonl"), "--lang", "en"]) == 0
+    out, err = capsys.readouterr()
+    assert _lines(tmp_path / "en.jsonl") == [json.loads(good)] * 2
+    assert '"kept": 2' in out and "wrote 2 of 2 records" in out
+    assert f"{src}:2: 'messages' must be a list" in err and f"{src}:4: 'chosen' must be text" in err

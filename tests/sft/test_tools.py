@@ -1,6 +1,6 @@
 import pytest
 
-from lmforge.sft.tools import detect_lang, exam_to_samples, record_lang, self_cognition
+from lmforge.sft.tools import ExamRecordError, detect_lang, exam_to_samples, record_lang, self_cognition
 
 
 def test_exam_cot_and_non_cot():
@@ -9,7 +9,7 @@ def test_exam_cot_and_non_cot():
     s = exam_to_samples(rec)
     assert s["non_cot"]["response"].startswith("答案为B。")
     assert s["cot"]["response"] == "一加一等于二\n答案为B"
-    with pytest.raises(ValueError):
+    with pytest.raises(ExamRecordError, match=r"option_a..option_e, std_ans missing or empty .*fields: q_main\)"):
         exam_to_samples({"q_main": "x"})
 
 

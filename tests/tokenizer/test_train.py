@@ -141,3 +141,15 @@ def test_full_vocabulary_does_not_warn(tmp_path, capsys, mixed_text):
 
     tok = train_tokenizer([mixed_text] * 50, 300, tmp_path / "tok")
     assert tok.vocab_size >= 300 and "fewer than the vocab_size" not in capsys.readouterr().err
+
+
+def test_a_failed_training_leaves_out_as_it_was(tmp_path):
+    with pytest.raises(TokenizerError, match="^in.jsonl: the training corpus is empty"):
+        train_tokenizer([], 300, tmp_path / "new", source="in.jsonl")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no folder, no temp folder
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "tokenizer.json").write_text("previous")
+    with pytest.raises(TokenizerError, match="empty"):
+        train_tokenizer([""], 300, tmp_path / "old")
+    assert [p.name for p in tmp_path.iterdir()] == ["old"]
+    assert (tmp_path / "old" / "tokenizer.json").read_text() == "previous"

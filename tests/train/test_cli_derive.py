@@ -76,4 +76,5 @@ def test_run_takes_recipe_overrides_anywhere(capsys):
     assert args.overrides == ["stages.sft.train.max_steps=3"]
     assert main(argv) == 0
     sft = [line for line in capsys.readouterr().out.splitlines() if line.split()[:2] == ["sft", "sft"]]
-    assert sft and "x 7.68K tokens" in sft[0]  # 3 steps x 16 x 160, not the recipe's 20 steps
+    # 3 steps x 16 conversations of <= 160 tokens, not the recipe's 20 steps
+    assert sft and "x 48 conversations x <= 7.68K tokens" in sft[0]
