@@ -15,6 +15,7 @@ from lmforge.model.transformer import causal_lm_loss
 from lmforge.tokenizer import Tokenizer
 
 N_CTX = 512
+F32 = 0  # GGML_TYPE_F32
 
 
 TINY_SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
@@ -45,11 +46,33 @@ def train_tiny(tok_dir: Path, out: Path, texts: Sequence[str], steps: int = 40, 
     return save_model(model.eval(), out, created_by="tests/llamacpp", copy_from=tok_dir)
 
 
+def _no_extra_buffers() -> None:
+    """llama-cpp-python's Llama has no switch for llama.cpp's `use_extra_bufts` (weight repacking,
+    AMX): on an AMX CPU under -march=native, decoding a Q8_0 file in them segfaults (llama-cpp-python
+    0.3.36), so plain CPU buffers are used, as for f32."""
+    import llama_cpp.llama_cpp as C
+
+    if getattr(C.llama_model_default_params, "lmforge_plain", False):
+        return
+    default = C.llama_model_default_params
+
+    def plain():
+        params = default()
+        params.use_extra_bufts = False
+        return params
+
+    plain.lmforge_plain = True
+    C.llama_model_default_params = plain
+
+
 def open_gguf(path: Path, vocab_only: bool = False):
     from llama_cpp import Llama
 
+    _no_extra_buffers()
+
+    # an f32 KV cache (llama.cpp's default is f16), so f32 files compare at float precision
     return Llama(model_path=str(path), n_ctx=N_CTX, n_batch=N_CTX, logits_all=True, n_threads=2,
-                 verbose=False, seed=0, vocab_only=vocab_only)
+                 verbose=False, seed=0, vocab_only=vocab_only, type_k=F32, type_v=F32)
 
 
 def llama_greedy(llm, prompt: Sequence[int], n: int) -> list[int]:

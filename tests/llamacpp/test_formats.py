@@ -91,7 +91,7 @@ def _vocab_gguf(tok_dir, out):
     cfg = preset("tiny", vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64,
                  num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
                  bos_token_id=tok.bos_id, eos_token_id=tok.eos_id)
-    folder = save_model(build_model(cfg, seed=0), out.with_suffix(""), created_by="tests/llamacpp",
+    folder = save_model(build_model(cfg, seed=0), out.with_name(out.stem + "-model"), created_by="tests/llamacpp",
                         copy_from=tok_dir)
     return export_gguf(folder, out, "f32")
 
