@@ -24,6 +24,7 @@ from lmforge.recipes.kinds import check_params
 from lmforge.recipes.tokcheck import TokenizerTrack, check_fits
 from lmforge.train.config import TrainConfig
 
+DATA_SUFFIXES = (".jsonl", ".json", ".txt", ".csv", ".parquet", ".gz", ".zst", ".yaml", ".yml", ".model")
 TUNING = ("sft", "dpo")  # rows are conversations (pairs) of up to data.max_len tokens
 
 
@@ -129,14 +130,32 @@ def _row(name: str, kind: str, p: BaseModel, known: Known) -> dict[str, Any]:
 
 
 def plan(recipe) -> list[dict[str, Any]]:
-    """One row per stage: shape, budget and tokenizer; a ConfigError where tokenizers disagree."""
+    """One row per stage: shape, budget and tokenizer; a ConfigError where tokenizers disagree;
+    a note for each input path that no earlier stage makes and that is not there."""
     known = Known()
     rows = []
     for name, spec in recipe.stages.items():
-        p = check_params(spec["kind"], {k: v for k, v in spec.items() if k != "kind"},
-                         f"stages.{name}", when_loading=True)
+        params = {k: v for k, v in spec.items() if k != "kind"}
+        p = check_params(spec["kind"], params, f"stages.{name}", when_loading=True)
         rows.append(_row(name, spec["kind"], p, known))
+        said = " ".join(rows[-1]["notes"])
+        rows[-1]["notes"] += [m for m in missing_inputs(f"stages.{name}", params) if m.split(": ")[0] not in said]
     return rows
+
+
+def missing_inputs(where: str, value: Any) -> list[str]:
+    """`where.key: PATH does not exist` for each local path in `value` (not "@stage" outputs,
+    not URLs) that names a folder or a data file and is not on disk."""
+    if isinstance(value, dict):
+        return [m for k, v in value.items() for m in missing_inputs(f"{where}.{k}", v)]
+    if isinstance(value, list):
+        return [m for i, v in enumerate(value) for m in missing_inputs(f"{where}[{i}]", v)]
+    if not isinstance(value, str) or value.startswith("@") or "://" in value:
+        return []
+    looks_like_path = "/" in value or value.endswith(DATA_SUFFIXES)
+    if looks_like_path and not Path(value).expanduser().exists():
+        return [f"{where}: {value} does not exist (yet)"]
+    return []
 
 
 def _line(r: dict[str, Any]) -> str:

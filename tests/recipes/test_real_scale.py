@@ -42,7 +42,7 @@ def test_solar_continues_mistral_with_its_own_tokenizer(bases, capsys):
     assert re.search(r"grow\s+grow_dus\s+48 layers\s+10.73B params vocab 32,000", out)
     assert f"data               pack             tokenizer {bases['mistral']} (32,000 tokens)" in out
     assert not re.search(r"^\s+(tokenizer|base_data)\s", out, re.M)  # nothing trained or packed before
-    assert "!" not in out  # the base folder was found and checked
+    assert "! stages.base" not in out  # the base folder was found and checked
     rows = _rows("solar-dus", f"stages.base.path={bases['mistral']}")
     # SOLAR's Table 1 (samples used): SFT 52K + 100K + 52K, DPO 12.9K + 60.8K + 20.1K, one epoch each
     assert rows["sft"]["samples"] == pytest.approx(204_000, rel=0.01)
@@ -50,6 +50,17 @@ def test_solar_continues_mistral_with_its_own_tokenizer(bases, capsys):
     assert rows["sft"]["tokens"] > 5e8 and rows["dpo"]["tokens"] > 5e8  # was 46.08K tokens
     assert rows["sft"]["train_flops"] > 1e19
     assert "204.80K conversations" in out and "94.08K pairs" in out
+
+
+def test_the_dry_run_names_each_input_file_that_is_not_there(bases, tmp_path, capsys):
+    sft = tmp_path / "alpaca.jsonl"
+    sft.write_text("{}\n")
+    out = _dry_run(capsys, "solar-dus", f"stages.base.path={bases['mistral']}",
+                   f"stages.sft.data.files=[{sft}, {tmp_path}/missing.jsonl]")
+    assert f"! stages.sft.data.files[1]: {tmp_path}/missing.jsonl does not exist (yet)" in out
+    assert f"{sft} does not exist" not in out  # a file that is there is not named
+    assert "! stages.dpo.data.files[0]: /data/dpo/orca-dpo-pairs.jsonl does not exist (yet)" in out
+    assert "@" not in "".join(line for line in out.splitlines() if "does not exist" in line)
 
 
 def test_solar_refuses_a_base_folder_with_another_tokenizer(tmp_path):
