@@ -170,6 +170,11 @@ class TokenizerTrack:
     def _extend(self, name: str, p: Any, where: str) -> Tok:
         base, add = self.ref(p.base), self.ref(p.add)
         size = base.vocab + add.vocab if base and add and base.vocab and add.vocab else None
+        want = getattr(p, "vocab_size", None)
+        if want and size and base and not base.vocab < want <= size:
+            raise ConfigError(f"{where}.vocab_size: {want:,} cannot come out of extending {base.vocab:,} tokens "
+                              f"with {add.vocab:,} more (between {base.vocab + 1:,} and {size:,})")
+        size = want or size
         if base is None:
             base = Tok(label=p.base, key=f"@{name}.base")
         return Tok(label=f"{where} (extension of {base.label})", key=f"@{name}", vocab=size, extends=base)

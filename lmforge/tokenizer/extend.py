@@ -42,6 +42,8 @@ class ExtendConfig(TextField):
     add: str | None = Field(None, description="tokenizer folder (or SentencePiece .model) whose pieces to add")
     train_on: InputPaths = Field(default_factory=list, description="... or train the added tokenizer on these files")
     add_size: int = Field(8000, gt=0, description="vocabulary of the trained addition")
+    vocab_size: int | None = Field(None, gt=0, description="size of the extended vocabulary: new pieces stop "
+                                   "there (Chinese-LLaMA: 49953); an error if the addition has too few")
 
     @model_validator(mode="after")
     def _which(self, info: ValidationInfo) -> ExtendConfig:
@@ -56,36 +58,43 @@ class ExtendConfig(TextField):
 
 def run_extend(cfg: ExtendConfig) -> dict[str, Any]:
     """`lmforge tokenizer extend`: {base_vocab, added, vocab, format, out}."""
-    return extend_tokenizer(cfg.base, cfg.add, cfg.out, cfg.train_on or None, cfg.add_size, cfg.field)
+    return extend_tokenizer(cfg.base, cfg.add, cfg.out, cfg.train_on or None, cfg.add_size, cfg.field,
+                            cfg.vocab_size)
 
 
 def extend_tokenizer(base: str | Path, add: str | Path | None, out: str | Path,
                      train_on: list[str] | None = None, add_size: int = 8000,
-                     text_field: str = "text") -> dict[str, Any]:
-    """Append the pieces of `add` (or of a tokenizer trained on `train_on`) to `base`, into `out`."""
+                     text_field: str = "text", vocab_size: int | None = None) -> dict[str, Any]:
+    """Append the pieces of `add` (or of a tokenizer trained on `train_on`) to `base`, into `out`
+    (up to `vocab_size` entries in all, when given)."""
     base = Path(base)
     base_kind = folder_kind(base)
     if add is not None:
-        return _extend(base, base_kind, Path(add), Path(out))
+        return _extend(base, base_kind, Path(add), Path(out), vocab_size)
     if not train_on:
         raise TokenizerError("give --add TOKENIZER or --train-on FILES")
     tok_type = "sentencepiece-bpe" if FAMILY[base_kind] == "sentencepiece" else "bytelevel-bpe"
     with tempfile.TemporaryDirectory(prefix="lmforge-added-") as tmp:
         train_tokenizer(read_documents(train_on, text_field=text_field), add_size, tmp, tok_type)
-        return _extend(base, base_kind, Path(tmp), Path(out))
+        return _extend(base, base_kind, Path(tmp), Path(out), vocab_size)
 
 
-def _extend(base: Path, base_kind: str, add: Path, out: Path) -> dict[str, Any]:
+def _extend(base: Path, base_kind: str, add: Path, out: Path, vocab_size: int | None = None) -> dict[str, Any]:
     add_kind = folder_kind(add)
     if FAMILY[add_kind] != FAMILY[base_kind]:
         raise TokenizerError(f"cannot add a {add_kind} tokenizer ({add}) to a {base_kind} base ({base})")
     base_tok = load_tokenizer(base)
     spec = json.loads(base_tok.tok.to_str())
+    max_new = _room(base_tok, vocab_size)
     with atomic_dir(out) as tmp:  # the folder appears complete or not at all
         if spec["model"]["type"] == "Unigram":  # a SentencePiece unigram base: extend the proto only
+            if vocab_size is not None:
+                raise TokenizerError(f"vocab_size: not supported for a unigram base ({base})")
             hf = _extend_unigram(base, add, tmp / MODEL_FILE, base_tok)
         else:
-            spec, new = extend_bpe(spec, _addition_spec(add), byte_level=base_kind == "bytelevel-bpe")
+            spec, new = extend_bpe(spec, _addition_spec(add), byte_level=base_kind == "bytelevel-bpe",
+                                   max_new=max_new)
+            _check_reached(new, max_new, vocab_size, add)
             hf = HFTokenizer.from_str(json.dumps(spec, ensure_ascii=False))
             if base_kind == "sentencepiece":
                 _extend_proto(base / MODEL_FILE, _proto_pieces(hf, _proto_size(base / MODEL_FILE), new),
@@ -99,6 +108,22 @@ def _extend(base: Path, base_kind: str, add: Path, out: Path) -> dict[str, Any]:
             raise TokenizerError(f"internal error: base ids changed for {changed[:5]}")
     return {"base_vocab": len(old_vocab), "added": len(new_vocab) - len(old_vocab), "vocab": len(new_vocab),
             "format": base_kind, "out": str(out)}
+
+
+def _room(base_tok: Tokenizer, vocab_size: int | None) -> int | None:
+    """How many pieces may be added to reach `vocab_size` (None: no limit)."""
+    if vocab_size is None:
+        return None
+    have = len(base_tok.tok.get_vocab(with_added_tokens=True))
+    if vocab_size <= have:
+        raise TokenizerError(f"vocab_size: {vocab_size} is not larger than the base's {have} entries")
+    return vocab_size - have
+
+
+def _check_reached(new: list[str], max_new: int | None, vocab_size: int | None, add: Path) -> None:
+    if max_new is not None and len(new) < max_new:
+        raise TokenizerError(f"vocab_size: {vocab_size} asked, but the addition ({add}) has only {len(new)} new "
+                             f"pieces of the {max_new} needed: train it larger (add_size) or on more text")
 
 
 def _transformers_config(spec: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:

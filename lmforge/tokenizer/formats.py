@@ -135,11 +135,13 @@ def is_ascii_piece(piece: str, byte_level: bool) -> bool:
 
 
 # ---- extending a BPE tokenizer.json -------------------------------------------------------
-def extend_bpe(base: dict[str, Any], extra: dict[str, Any], byte_level: bool) -> tuple[dict[str, Any], list[str]]:
+def extend_bpe(base: dict[str, Any], extra: dict[str, Any], byte_level: bool,
+               max_new: int | None = None) -> tuple[dict[str, Any], list[str]]:
     """`base` (a parsed BPE tokenizer.json, changed in place) with the non-ASCII pieces of `extra`:
     its new single characters, then every merge of `extra` whose parts the result already has, in
     `extra`'s merge order, each new merged piece getting the next id. Base ids, base merges and
-    their order are untouched; new merges rank after all base merges. Returns (base, new pieces)."""
+    their order are untouched; new merges rank after all base merges; at most `max_new` new
+    pieces (the first ones in that order). Returns (base, new pieces)."""
     vocab: dict[str, int] = base["model"]["vocab"]
     taken = list(vocab.values()) + [t["id"] for t in base.get("added_tokens", [])]
     next_id = max(taken) + 1
@@ -152,8 +154,9 @@ def extend_bpe(base: dict[str, Any], extra: dict[str, Any], byte_level: bool) ->
         next_id += 1
         new.append(piece)
 
+    room = (lambda: True) if max_new is None else (lambda: len(new) < max_new)
     for piece, _ in sorted(extra["model"]["vocab"].items(), key=lambda kv: kv[1]):
-        if len(piece) == 1 and piece not in vocab and piece not in skip and not is_ascii_piece(piece, byte_level):
+        if len(piece) == 1 and room() and piece not in vocab and piece not in skip and not is_ascii_piece(piece, byte_level):
             add(piece)
     merges = merge_pairs(base["model"]["merges"])
     have = set(merges)
@@ -162,6 +165,8 @@ def extend_bpe(base: dict[str, Any], extra: dict[str, Any], byte_level: bool) ->
         if (a, b) in have or piece in skip or a not in vocab or b not in vocab or is_ascii_piece(piece, byte_level):
             continue
         if piece not in vocab:
+            if not room():
+                continue
             add(piece)
         merges.append((a, b))
         have.add((a, b))

@@ -90,7 +90,7 @@ def test_chinese_llama_extends_llamas_own_tokenizer(bases, capsys):
     out = _dry_run(capsys, "chinese-llama", f"stages.base.path={bases['llama2']}")
     assert re.search(r"base\s+model\s+32 layers\s+6.74B params vocab 32,000", out)
     assert re.search(r"grow_vocab\s+grow_vocab\s+32 layers\s+6.89B params vocab 49,953", out)
-    assert f"extension of {bases['llama2']}) (at most 52,000 tokens)" in out  # 32,000 + 20,000 pieces
+    assert f"extension of {bases['llama2']}) (at most 49,953 tokens)" in out  # extend stops at 32,000 + 17,953
     rows = _rows("chinese-llama", f"stages.base.path={bases['llama2']}")
     assert rows["grow_vocab"]["params"] - rows["base"]["params"] == 2 * 17_953 * 4096
     assert rows["full"]["vocab_size"] == rows["sft"]["vocab_size"] == 49_953

@@ -259,3 +259,17 @@ def test_unigram_sentencepiece_base(tmp_path, chinese_held_out, extended):
     assert sp.encode(chinese[:2000]) == ext.encode(chinese[:2000])
     with pytest.raises(TokenizerError, match="must be BPE too, not Unigram"):
         extend_tokenizer(extended["llama-json"][0], tmp_path / "zh" / "tokenizer.model", tmp_path / "x")
+
+
+@pytest.mark.parametrize("fmt", ["spm", "llama-json", "bytelevel"])
+def test_extension_stops_at_the_asked_vocabulary_size(extended, tmp_path, fmt):
+    """Chinese-LLaMA's 49,953 in miniature: the first new pieces up to the asked size, base ids kept."""
+    base_dir, full_dir, info = extended[fmt]
+    target = info["base_vocab"] + 500
+    got = extend_tokenizer(base_dir, full_dir, tmp_path / "ext", vocab_size=target)
+    assert got["vocab"] == target and got["added"] == 500
+    small, full = Tokenizer.from_dir(tmp_path / "ext").tok.get_vocab(), Tokenizer.from_dir(full_dir).tok.get_vocab()
+    assert {p: i for p, i in full.items() if i < target} == small  # a prefix of the full extension
+    with pytest.raises(ValueError, match="has only .* new pieces"):
+        extend_tokenizer(base_dir, full_dir, tmp_path / "too-big", vocab_size=info["vocab"] + 10_000)
+    assert not (tmp_path / "too-big").exists()
