@@ -19,7 +19,7 @@ from lmforge.train.config import TrainConfig
 from lmforge.train.objectives import causal_lm
 from lmforge.train.optim import build_optimizer
 spec = json.loads(sys.argv[1])
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # one thread: no per-thread malloc arenas, whose share of RSS varies with load
 model = build_model(preset("tiny", **spec["model"]))
 model.gradient_checkpointing, model.loss_impl = spec["ckpt"], spec["loss"]
 opt = build_optimizer(model, TrainConfig(max_steps=1))
@@ -47,8 +47,10 @@ SHAPES = [
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", SHAPES, ids=["chunked", "full+ckpt"])
 def test_estimate_within_20_percent_of_measured_peak(spec):
-    measured = int(subprocess.run([sys.executable, "-c", MEASURE, json.dumps(spec)], check=True,
-                                  capture_output=True, text=True, timeout=600).stdout.split()[-1])
+    # the least of three runs: allocator noise only adds (one run under load once read 2.2x)
+    measured = min(int(subprocess.run([sys.executable, "-c", MEASURE, json.dumps(spec)], check=True,
+                                      capture_output=True, text=True, timeout=600).stdout.split()[-1])
+                   for _ in range(3))
     cfg = preset("tiny", **spec["model"])
     est = estimate_training_memory(cfg, TrainShape(seq_len=spec["seq"], batch_size=spec["batch"],
                                                    precision="fp32", activation_checkpointing=spec["ckpt"],
