@@ -36,8 +36,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 demo: install
 	$(BIN)/lmforge demo
 
+# Memory measurements run apart: in the full suite one read twice the peak it reads alone.
 test: install
-	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -q -m "not isolated" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m isolated $(PYTEST_ARGS)
 
 # llama.cpp runs lmforge's GGUF exports (tests/llamacpp; not collected by `make test`). The first
 # run builds llama-cpp-python from source (7-10 min on 2 cores); later runs reuse the wheel.
