@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "lmforge"
 LAYERS = [
-    {"config", "files", "text", "errors", "report"},
+    {"config", "files", "text", "errors", "report", "stats"},
     {"data"},
     {"tokenizer"},
     {"tokens"},

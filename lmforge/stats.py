@@ -1,0 +1,150 @@
+"""Scores with their uncertainty: n, a 95% interval and the chance level, and when a change is a gain.
+
+A proportion (accuracy, exact match: k right of n) gets the Wilson score interval; a mean of
+non-binary values (rewards, per-document losses) a percentile bootstrap of the mean (seeded, so a
+report is reproducible). A change between two scores is called a gain (or a drop) only when their
+95% intervals do not overlap: stricter than a test of the difference (two non-overlapping 95%
+intervals mean p < 0.01 roughly), and it needs nothing but the two summaries, so any two scores in
+a report can be compared. A score with a chance level (multiple choice: 1/number of choices) is
+above (below) chance only when its whole interval is.
+
+Scores travel in stage summaries (JSON) as plain dicts: `{"kind": "score", "value", "n", "ci95",
+"chance", "method", "unit"}` and `{"kind": "change", "before", "after", "verdict"}`; `show` renders
+either (or any other value) as one line of text.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from typing import Any
+
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
+GAIN, DROP, SAME = "gain", "drop", "no change beyond the 95% intervals"
+ABOVE, AT, BELOW = "above chance", "at chance", "below chance"
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of k successes in n trials (no continuity correction); (0, 1) for n=0."""
+    if not 0 <= k <= n:
+        raise ValueError(f"wilson: need 0 <= k <= n, got k={k}, n={n}")
+    if n == 0:
+        return 0.0, 1.0
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bootstrap_mean(values: Sequence[float], rounds: int = 2000, seed: int = 0,
+                   level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of `values` (resampled with replacement)."""
+    if not values:
+        raise ValueError("bootstrap_mean: no values")
+    rng, n = random.Random(seed), len(values)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(rounds))
+    tail = (1 - level) / 2
+    return means[int(tail * (rounds - 1))], means[math.ceil((1 - tail) * (rounds - 1))]
+
+
+def proportion(k: int, n: int, chance: float | None = None, unit: str = "questions") -> dict[str, Any]:
+    """k right of n as a score: value k/n with its Wilson 95% interval."""
+    lo, hi = wilson(k, n)
+    return _score(k / n if n else 0.0, n, (lo, hi), chance, "wilson", unit)
+
+
+def rate(value: float, n: int, chance: float | None = None, unit: str = "questions") -> dict[str, Any]:
+    """A proportion given as its rate (value = k/n, k a whole number) as a score."""
+    return proportion(round(value * n), n, chance, unit)
+
+
+def mean(values: Sequence[float], chance: float | None = None, unit: str = "values",
+         seed: int = 0) -> dict[str, Any]:
+    """The mean of non-binary values as a score, with a bootstrap 95% interval."""
+    values = [float(v) for v in values]
+    lo, hi = bootstrap_mean(values, seed=seed)
+    return _score(sum(values) / len(values), len(values), (lo, hi), chance, "bootstrap", unit)
+
+
+def _score(value: float, n: int, ci: tuple[float, float], chance: float | None, method: str,
+           unit: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": "score", "value": value, "n": n, "ci95": [ci[0], ci[1]],
+                           "method": method, "unit": unit}
+    if chance is not None:
+        out["chance"] = chance
+    return out
+
+
+def is_score(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("kind") == "score"
+
+
+def is_change(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("kind") == "change"
+
+
+def verdict(before: dict[str, Any], after: dict[str, Any], higher_is_better: bool = True) -> str:
+    """GAIN or DROP when the two 95% intervals do not overlap, else SAME."""
+    (blo, bhi), (alo, ahi) = before["ci95"], after["ci95"]
+    if alo > bhi:
+        return GAIN if higher_is_better else DROP
+    if ahi < blo:
+        return DROP if higher_is_better else GAIN
+    return SAME
+
+
+def change(before: dict[str, Any], after: dict[str, Any], higher_is_better: bool = True) -> dict[str, Any]:
+    """Two scores of the same measure (before -> after) and the verdict their intervals give."""
+    return {"kind": "change", "before": before, "after": after,
+            "verdict": verdict(before, after, higher_is_better)}
+
+
+def against_chance(score: dict[str, Any]) -> str | None:
+    """ABOVE / BELOW when the whole interval is above / below the chance level, AT when it holds it."""
+    chance = score.get("chance")
+    if chance is None:
+        return None
+    lo, hi = score["ci95"]
+    return ABOVE if lo > chance else BELOW if hi < chance else AT
+
+
+def moved(value: Any) -> bool:
+    """Whether a score or change shows something learned: a gain, or a score above chance."""
+    if is_change(value):
+        return value["verdict"] == GAIN
+    return is_score(value) and against_chance(value) == ABOVE
+
+
+def interval_text(score: dict[str, Any], digits: int = 3) -> str:
+    lo, hi = score["ci95"]
+    return f"[{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def reading(value: Any) -> str:
+    """What a score or a change says: the verdict, or where it sits against chance."""
+    if is_change(value):
+        after = reading(value["after"])
+        return f"{value['verdict']}; after: {after}" if after else value["verdict"]
+    if is_score(value):
+        where = against_chance(value)
+        return f"{where} ({value['chance']:.3g})" if where else ""
+    return ""
+
+
+def show(value: Any, digits: int = 3) -> str:
+    """One line for a score ("0.625 [0.470, 0.758], n=40 questions, chance 0.25: above chance"),
+    a change ("0.000 -> 0.625, n=40 ...: gain") or anything else (str)."""
+    if is_change(value):
+        b, a = value["before"], value["after"]
+        text = (f"{b['value']:.{digits}f} {interval_text(b, digits)} -> {a['value']:.{digits}f} "
+                f"{interval_text(a, digits)}, n={_n(a)}")
+        return f"{text}: {reading(value)}"
+    if is_score(value):
+        text = f"{value['value']:.{digits}f} {interval_text(value, digits)}, n={_n(value)}"
+        return f"{text}: {reading(value)}" if "chance" in value else text
+    return str(value)
+
+
+def _n(score: dict[str, Any]) -> str:
+    return f"{score['n']} {score.get('unit', '')}".rstrip()
