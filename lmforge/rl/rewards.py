@@ -1,15 +1,22 @@
-"""Rule rewards for RL (Ziya's rule-based rewards): exact match against the reference answer,
-a regex / format check, and a numeric-answer check as in GSM8K (`#### N`); combined with weights."""
+"""Rewards for RL, combined with weights: rules (Ziya's rule-based rewards: exact match against
+the reference answer, a regex / format check, a numeric-answer check as in GSM8K `#### N`), a
+reward-model folder (`lmforge rm`), and an OpenAI-compatible judge endpoint (rewards_judge.py)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from lmforge.eval.answers import exact_match
+from lmforge.rl.reward_model import RewardModel, load_reward_model
+from lmforge.rl.rewards_judge import JudgeReward
+from lmforge.sft.data import Normalization, encode
+from lmforge.tokenizer.core import Tokenizer
 
 RewardFn = Callable[[str, str], float]  # (completion text, reference answer) -> reward
 _GSM8K = re.compile(r"####\s*(-?[\d,]*\.?\d+)")
@@ -78,16 +85,74 @@ class RuleReward(BaseModel):
         return lambda text, _ref: float(rx.search(text) is not None)
 
 
+class ModelReward(BaseModel):
+    """A reward-model folder written by `lmforge rm`: the score of the prompt and completion,
+    rendered with the reward model's own chat template."""
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["model"] = Field(description="model: the score of a reward-model folder")
+    path: str = Field(description="reward-model folder (lmforge rm's out/model)")
+    weight: float = Field(1.0, description="weight of this reward in the summed reward")
+    batch_size: int = Field(16, gt=0, description="conversations scored per forward pass")
+    normalize: Normalization = Field("nfkc-cjk", description="Unicode normalization (as the RM was trained)")
+
+    @model_validator(mode="after")
+    def _exists(self, info: ValidationInfo) -> ModelReward:
+        if not (info.context or {}).get("files_made_later") and not (Path(self.path) / "config.json").is_file():
+            raise ValueError(f"path: {self.path} is not a reward-model folder (no config.json)")
+        return self
+
+
+RewardSpec = Annotated[Union[RuleReward, ModelReward, JudgeReward], Field(discriminator="kind")]
+BatchFn = Callable[[list[str], list[str], list[list[dict]]], list[float]]
+
+
+class _ModelScorer:
+    """Scores (prompt messages + completion) with a reward model, loaded on first use."""
+
+    def __init__(self, spec: ModelReward, device: torch.device | str = "cpu"):
+        self.spec, self.device = spec, device
+        self.rm: RewardModel | None = None
+        self.tok: Tokenizer | None = None
+
+    @torch.no_grad()
+    def __call__(self, completions: list[str], _refs: list[str], prompts: list[list[dict]]) -> list[float]:
+        if self.rm is None:
+            self.rm, self.tok = load_reward_model(self.spec.path, self.device), Tokenizer.from_dir(self.spec.path)
+        rows = [encode(self.tok, [*p, {"role": "assistant", "content": c}], self.spec.normalize)[0]
+                for p, c in zip(prompts, completions)]
+        out: list[float] = []
+        for i in range(0, len(rows), self.spec.batch_size):
+            part = rows[i:i + self.spec.batch_size]
+            width = max(map(len, part))
+            pad = self.rm.pad_token_id
+            ids = torch.tensor([r + [pad] * (width - len(r)) for r in part], device=self.device)
+            att = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in part], device=self.device)
+            out += self.rm(ids, attention_mask=att).float().cpu().tolist()
+        return out
+
+
+def _batch_fn(spec: Any, device: torch.device | str) -> BatchFn:
+    if isinstance(spec, ModelReward):
+        return _ModelScorer(spec, device)
+    if isinstance(spec, JudgeReward):
+        return spec.scorer()
+    fn = spec.function()
+    return lambda completions, refs, _prompts: [fn(c, r) for c, r in zip(completions, refs)]
+
+
 class RewardSet:
-    """The weighted sum of several rules; `score` also returns each rule's own value."""
+    """The weighted sum of several rewards; `score` also returns each one's own value."""
 
-    def __init__(self, rules: list[RuleReward]):
-        self.rules = rules
-        self.names = [f"{r.kind}{i}" if sum(x.kind == r.kind for x in rules) > 1 else r.kind
-                      for i, r in enumerate(rules)]
-        self.fns = [r.function() for r in rules]
+    def __init__(self, specs: list[Any], device: torch.device | str = "cpu"):
+        self.rules = specs
+        self.names = [f"{r.kind}{i}" if sum(x.kind == r.kind for x in specs) > 1 else r.kind
+                      for i, r in enumerate(specs)]
+        self.fns = [_batch_fn(r, device) for r in specs]
 
-    def score(self, completions: list[str], references: list[str]) -> tuple[list[float], dict[str, list[float]]]:
-        parts = {n: [fn(c, ref) for c, ref in zip(completions, references)] for n, fn in zip(self.names, self.fns)}
+    def score(self, completions: list[str], references: list[str], prompts: list[list[dict]] | None = None
+              ) -> tuple[list[float], dict[str, list[float]]]:
+        """Total and per-reward scores; `prompts` (message lists) are needed by model and judge rewards."""
+        prompts = prompts if prompts is not None else [[] for _ in completions]
+        parts = {n: [float(x) for x in fn(completions, references, prompts)] for n, fn in zip(self.names, self.fns)}
         total = [sum(r.weight * parts[n][i] for r, n in zip(self.rules, self.names)) for i in range(len(completions))]
         return total, parts

@@ -24,7 +24,7 @@ from lmforge.train.objectives import masked_token_logprobs
 
 def read_prompts(files: list[str], tok: Tokenizer, prompt_key: str = "prompt",
                  answer_key: str = "answer") -> list[dict[str, Any]]:
-    """{"ids", "answer"} per record: the prompt (text = one user turn, or a message list) rendered
+    """{"ids", "answer", "messages"} per record: the prompt (text = one user turn, or a message list) rendered
     with the chat template and a generation prompt; a bad record is an error naming file:line."""
     out = []
     for f in files:
@@ -38,7 +38,7 @@ def read_prompts(files: list[str], tok: Tokenizer, prompt_key: str = "prompt",
                 ids, _ = render(tok, msgs, add_generation_prompt=True)
             except ChatFormatError as e:
                 raise UserError(f"{where}: {e}") from None
-            out.append({"ids": ids, "answer": str(rec[answer_key])})
+            out.append({"ids": ids, "answer": str(rec[answer_key]), "messages": msgs})
     if not out:
         raise UserError(f"{', '.join(files)}: no prompts")
     return out
@@ -117,25 +117,32 @@ class RolloutSource:
                                                             ("input_ids", "labels", "attention_mask")))
         return lp.float().cpu()
 
-    def next_batch(self) -> dict[str, torch.Tensor]:
+    def rollout(self) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[list[int]]]:
+        """The next prompts, `group` sampled completions each, laid out (see `layout`), with
+        their rewards (total) and `stat/*` scalars (reward, each reward's part, lengths)."""
         chosen = self._take()
         prompts = [p["ids"] for p in chosen for _ in range(self.group)]
         answers = [p["answer"] for p in chosen for _ in range(self.group)]
+        messages = [p.get("messages", []) for p in chosen for _ in range(self.group)]
         completions = self._sample(prompts)
         self.rollouts += 1
         texts = [self.tok.decode(c) for c in completions]
-        total, parts = self.rewards.score(texts, answers)
+        total, parts = self.rewards.score(texts, answers, messages)
         rewards = torch.tensor(total, dtype=torch.float32)
         batch = layout(prompts, completions, self.tok.pad_id or 0)
-        batch["advantages"] = group_advantages(rewards, self.group, self.scale)
-        if self.reference is not None:
-            self.reference.to(next(self.policy.parameters()).device)
-            batch["ref_logps"] = self._reference_logps(batch)
         batch["stat/reward"] = rewards.mean()
         batch["stat/reward_std"] = rewards.std() if len(total) > 1 else torch.tensor(0.0)
         batch["stat/completion_len"] = torch.tensor(sum(map(len, completions)) / len(completions))
         for name, vals in parts.items():
             batch[f"stat/reward_{name}"] = torch.tensor(sum(vals) / len(vals))
+        return batch, rewards, completions
+
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        batch, rewards, _ = self.rollout()
+        batch["advantages"] = group_advantages(rewards, self.group, self.scale)
+        if self.reference is not None:
+            self.reference.to(next(self.policy.parameters()).device)
+            batch["ref_logps"] = self._reference_logps(batch)
         return batch
 
     def state_dict(self) -> dict[str, Any]:
