@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lmforge.recipes.find import find_recipe
 from lmforge.recipes.runner import load_recipe, run_recipe
+from lmforge.stats import show
 
 
 class DemoConfig(BaseModel):
@@ -25,7 +26,7 @@ def run_demo(out: str | None = None, overrides: list[str] = ()) -> Path:
     print(f"\nDone. Report card: {report}")
     for rec in records.values():
         for label, value in (rec["summary"].get("headline") or {}).items():
-            print(f"  {label}: {value}")
+            print(f"  {label}: {show(value)}")
     model = records["dpo"]["output"]
     print(f"\nChat with the model:      lmforge chat {model}")
     print(f"Serve it (OpenAI API):    lmforge serve {model} --port 8000   (chat page at /)")

@@ -11,7 +11,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from lmforge.files import atomic_write_text  # noqa: E402
+from lmforge.stats import interval_text, is_change, is_score, moved, n_text, reading, show  # noqa: E402
 from lmforge.text import read_jsonl  # noqa: E402
+
+HOW_TO_READ = ("Each score: its value, n, a 95% interval (Wilson for a proportion, a bootstrap of the "
+               "mean for non-binary values) and the chance level where there is one (multiple choice: "
+               "1/number of choices). A change is called a gain only when the before and after "
+               "intervals do not overlap.")
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
@@ -31,6 +37,7 @@ def plot_loss(metrics_file: str | Path, out_png: Path, title: str) -> Path | Non
         ax.plot(*zip(*train), label="train loss", alpha=0.6)
     if val:
         ax.plot(*zip(*val), "o-", label="validation loss")
+    mark_warmup(ax, rows)
     ax.set_xlabel("step")
     ax.set_ylabel("loss (nats/token)")
     ax.set_title(title)
@@ -39,6 +46,23 @@ def plot_loss(metrics_file: str | Path, out_png: Path, title: str) -> Path | Non
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
     return out_png
+
+
+def warmup_end(rows: list[dict[str, Any]]) -> int | None:
+    """The step where the learning rate first reaches its peak (the end of the warm-up), if it rose."""
+    lrs = [(r["step"], r["lr"]) for r in rows if "lr" in r and "step" in r]
+    if len(lrs) < 2 or lrs[0][1] >= max(lr for _, lr in lrs):
+        return None
+    peak = max(lr for _, lr in lrs)
+    return next(step for step, lr in lrs if lr >= peak)
+
+
+def mark_warmup(ax, rows: list[dict[str, Any]], offset: int = 0, label: str = "lr warm-up") -> None:
+    """Shade the warm-up steps of one stage's metrics rows (shifted by `offset`) on a step axis."""
+    end = warmup_end(rows)
+    if end is not None:
+        start = min(r["step"] for r in rows if "lr" in r)
+        ax.axvspan(offset + start - 1, offset + end, color="orange", alpha=0.15, label=label)
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
@@ -52,39 +76,93 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _fmt(v: Any) -> str:
+    if is_score(v) or is_change(v):
+        return show(v)
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
 
 
+def card_row(stage: str, label: str, value: Any) -> dict[str, Any]:
+    """One report-card row: a score or a change gets its n, interval, chance level and reading."""
+    row: dict[str, Any] = {"stage": stage, "measure": label}
+    if is_change(value):
+        before, after = value["before"], value["after"]
+        row.update(value=f"{before['value']:.3f} -> {after['value']:.3f}", n=n_text(after),
+                   **{"95% interval": f"{interval_text(before)} -> {interval_text(after)}"},
+                   chance=after.get("chance", ""), reading=reading(value))
+    elif is_score(value):
+        row.update(value=f"{value['value']:.3f}", n=n_text(value),
+                   **{"95% interval": interval_text(value)}, chance=value.get("chance", ""),
+                   reading=reading(value))
+    else:
+        row["value"] = value
+    return row
+
+
+def headlines(records: dict[str, dict[str, Any]]) -> list[tuple[str, str, Any]]:
+    """(stage, measure, value) for every stage's headline entries, in order."""
+    return [(name, label, v) for name, rec in records.items()
+            for label, v in (rec["summary"].get("headline") or {}).items()]
+
+
+def scored(records: dict[str, dict[str, Any]]) -> list[tuple[str, str, Any]]:
+    """(stage, measure, value) for each headline score that can move: a change (before -> after)
+    or a score with a chance level."""
+    return [(stage, label, v) for stage, label, v in headlines(records)
+            if is_change(v) or (is_score(v) and "chance" in v)]
+
+
+def learning_banner(records: dict[str, dict[str, Any]]) -> list[str]:
+    """The report's first lines: what moved beyond its interval, or, when nothing did, that the
+    run is a smoke test of the plumbing. Nothing when the run scored nothing that could move."""
+    found = scored(records)
+    if not found:
+        return []
+    gains = [f"{label} ({stage}): {show(v)}" for stage, label, v in found if moved(v)]
+    if gains:
+        return ["**Moved beyond its 95% interval:** " + "; ".join(gains) + ".", ""]
+    checked = "; ".join(f"{label} ({stage})" for stage, label, _ in found)
+    return ["> **A smoke test of the plumbing, not a result:** no score moved beyond its 95% "
+            f"interval: no gain from before to after, no score above its chance level ({len(found)} "
+            f"checked: {checked}). The run is too small to learn; its numbers show that every stage "
+            "runs end to end, not what the method does.", ""]
+
+
+def _stage_section(name: str, rec: dict[str, Any], out: Path) -> list[str]:
+    s = rec["summary"]
+    lines = [f"## {name} ({rec['kind']}, {rec['seconds']:.0f}s)", "", f"Output: `{rec['output']}`", ""]
+    scalars = {k: v for k, v in s.items() if isinstance(v, (int, float, str, bool)) and k != "metrics_file"}
+    if scalars:
+        lines += [markdown_table([{"key": k, "value": v} for k, v in scalars.items()]), ""]
+    if s.get("metrics_file") and Path(s["metrics_file"]).is_file():
+        png = plot_loss(s["metrics_file"], out / f"{name}_loss.png", f"{name}: loss")
+        if png:
+            lines += [f"![{name} loss]({png.name})", ""]
+    for title, rows in (s.get("tables") or {}).items():
+        lines += [f"**{title}**", "", markdown_table(rows), ""]
+    for img in s.get("images") or []:
+        rel = Path(img).resolve().relative_to(out.resolve()) if Path(img).resolve().is_relative_to(out.resolve()) else Path(img)
+        lines += [f"![{Path(img).stem}]({rel})", ""]
+    return lines + [f"{note}\n" for note in s.get("notes") or []]
+
+
 def write_report(recipe, records: dict[str, dict[str, Any]]) -> Path:
     """Write <run>/report.md (+ PNGs) from each stage's summary.
 
-    A summary may hold: `headline` {label: value} for the report card, `metrics_file` (a
-    metrics.jsonl to plot), `tables` {title: [rows]}, `images` [png paths], and scalars.
+    A summary may hold: `headline` {label: value} for the report card (a value may be a score
+    or a change from lmforge.stats: the card shows its n, 95% interval, chance level and
+    reading), `metrics_file` (a metrics.jsonl to plot), `tables` {title: [rows]}, `images`
+    [png paths], `notes` [paragraphs shown after them], and scalars.
     """
     out = recipe.out
-    lines = [f"# Report: {recipe.name}", "", f"Recipe `{recipe.source}`, scale `{recipe.scale}`.", ""]
-    card = []
-    for name, rec in records.items():
-        for label, value in (rec["summary"].get("headline") or {}).items():
-            card.append({"stage": name, "measure": label, "value": value})
+    lines = [f"# Report: {recipe.name}", "", *learning_banner(records),
+             f"Recipe `{recipe.source}`, scale `{recipe.scale}`.", ""]
+    card = headlines(records)
     if card:
-        lines += ["## Report card", "", markdown_table(card), ""]
+        lines += ["## Report card", "", markdown_table([card_row(*c) for c in card]), ""]
+        if any(is_score(v) or is_change(v) for _, _, v in card):
+            lines += [HOW_TO_READ, ""]
     for name, rec in records.items():
-        s = rec["summary"]
-        lines += [f"## {name} ({rec['kind']}, {rec['seconds']:.0f}s)", "", f"Output: `{rec['output']}`", ""]
-        scalars = {k: v for k, v in s.items() if isinstance(v, (int, float, str, bool))
-                   and k not in ("metrics_file",)}
-        if scalars:
-            lines += [markdown_table([{"key": k, "value": v} for k, v in scalars.items()]), ""]
-        if s.get("metrics_file") and Path(s["metrics_file"]).is_file():
-            png = plot_loss(s["metrics_file"], out / f"{name}_loss.png", f"{name}: loss")
-            if png:
-                lines += [f"![{name} loss]({png.name})", ""]
-        for title, rows in (s.get("tables") or {}).items():
-            lines += [f"**{title}**", "", markdown_table(rows), ""]
-        for img in s.get("images") or []:
-            rel = Path(img).resolve().relative_to(out.resolve()) if Path(img).resolve().is_relative_to(out.resolve()) else Path(img)
-            lines += [f"![{Path(img).stem}]({rel})", ""]
+        lines += _stage_section(name, rec, out)
     return atomic_write_text(out / "report.md", "\n".join(lines))

@@ -15,6 +15,7 @@ from lmforge.eval.operation import (EvalResult, EvalSettings, ModelFolder, TaskS
 from lmforge.eval.runner import evaluate_mc
 from lmforge.eval.tasks import load_task
 from lmforge.model.loader import Loaded
+from lmforge.stats import interval_text, rate
 
 
 class MCSettings(EvalSettings, TaskSet):
@@ -53,16 +54,24 @@ def run_mc_eval(cfg: MCEvalConfig, loaded: Loaded | None = None) -> EvalResult:
 
 
 def mc_report(results: dict[str, dict]) -> str:
-    """One row per task and per category; chat rows when the tasks were also answered in text."""
+    """One row per task and per category (n, acc with its Wilson 95% interval, the chance level);
+    chat rows when the tasks were also answered in text."""
     rows = []
     for name, r in results.items():
-        rows.append([name, r["n"], r["shots"], r["acc"], r["acc_norm"], r["acc_macro"]])
-        rows += [[f"{name} / {cat}", c["n"], r["shots"], c["acc"], c["acc_norm"], c["acc_macro"]]
-                 for cat, c in r.get("categories", {}).items()]
-    text = markdown(["task", "n", "shots", "acc", "acc_norm", "acc (subject mean)"], rows)
-    chat = [[name, r["chat"]["n"], r["shots"], r["chat"]["acc"], r["chat"]["unparsed"]]
+        chance = r.get("chance")
+        rows.append(_row(name, r, r["shots"], chance))
+        rows += [_row(f"{name} / {cat}", c, r["shots"], chance) for cat, c in r.get("categories", {}).items()]
+    text = markdown(["task", "n", "shots", "acc", "acc 95% CI", "acc_norm", "acc (subject mean)", "chance"], rows)
+    chat = [[name, r["chat"]["n"], r["shots"], r["chat"]["acc"],
+             interval_text(rate(r["chat"]["acc"], r["chat"]["n"])), r["chat"]["unparsed"], r.get("chance", "")]
             for name, r in results.items() if "chat" in r]
     if chat:
         text += "\nanswered in free text (chat template, greedy):\n\n"
-        text += markdown(["task", "n", "shots", "acc", "unparsed"], chat)
-    return text
+        text += markdown(["task", "n", "shots", "acc", "acc 95% CI", "unparsed", "chance"], chat)
+    return text + ("\nacc 95% CI: Wilson score interval over the n questions; chance: the mean of "
+                   "1/number of choices. An interval that holds the chance level is no better than guessing.\n")
+
+
+def _row(name: str, r: dict, shots: int, chance: float | None) -> list[Any]:
+    return [name, r["n"], shots, r["acc"], interval_text(rate(r["acc"], r["n"])), r["acc_norm"],
+            r["acc_macro"], chance if chance is not None else ""]

@@ -9,6 +9,7 @@ from lmforge.eval.perplexity import PerplexityConfig, run_perplexity
 from lmforge.recipes.kinds import StageContext
 from lmforge.recipes.runner import check_params  # registers the stage kinds
 from lmforge.recipes.stages.results import eval_models
+from lmforge.stats import wilson
 
 
 def test_eval_stage_table_equals_the_operations(model_dir, ceval_dir, tmp_path):
@@ -23,8 +24,13 @@ def test_eval_stage_table_equals_the_operations(model_dir, ceval_dir, tmp_path):
     mc = run_mc_eval(MCEvalConfig(model=str(model_dir), tasks={"ceval": str(ceval_dir)}, shots=1, limit=6,
                                   progress=False)).results["ceval"]
     ppl = run_perplexity(PerplexityConfig(model=str(model_dir), files=[str(text)])).results["perplexity"]
-    assert row == {"model": "a", "ceval acc": round(mc["acc"], 3), "ceval acc_norm": round(mc["acc_norm"], 3),
-                   "bits/byte": round(ppl["bits_per_byte"], 4)}
+    lo, hi = wilson(round(mc["acc"] * 6), 6)
+    assert row == {"model": "a", "ceval acc": round(mc["acc"], 3), "ceval acc 95% CI": f"[{lo:.3f}, {hi:.3f}]",
+                   "ceval acc_norm": round(mc["acc_norm"], 3), "bits/byte": round(ppl["bits_per_byte"], 4)}
+    # the report card's score: n questions, the Wilson interval, chance = 1/4 (four choices each)
+    score = summary["headline"]["ceval acc (a)"]
+    assert score["n"] == 6 and score["ci95"] == [lo, hi] and score["chance"] == 0.25
+    assert "ceval acc: n=6 questions, chance 0.25" in summary["notes"][0]
     saved = json.loads((run / "a" / "results.json").read_text())
     assert saved["results"]["ceval"]["items"] == mc["items"] and saved["config"]["limit"] == 6
     assert (run / "a" / "results.md").is_file()

@@ -16,8 +16,9 @@ from lmforge.model.flops import human
 from lmforge.model.loader import load_for_inference
 from lmforge.recipes.kinds import StageContext, StageParams, stage_kind
 from lmforge.recipes.stages.training import skill_scores
-from lmforge.report import read_metrics
+from lmforge.report import mark_warmup, read_metrics, warmup_end
 from lmforge.scaling.plan import PlanConfig, run_plan
+from lmforge.stats import interval_text, rate
 
 
 class EvalExtras(BaseModel):
@@ -40,33 +41,63 @@ def mc_config(p: EvalStage, model_dir: str, out: Path) -> MCEvalConfig:
 
 @stage_kind("eval", EvalStage)
 def eval_models(p: EvalStage, ctx: StageContext) -> tuple[str, dict[str, Any]]:
-    """`lmforge eval`: MC accuracy (lm-eval style), skill exact match, bits-per-byte, per model."""
-    rows = []
+    """`lmforge eval`: MC accuracy (lm-eval style), skill exact match, bits-per-byte, per model;
+    each accuracy with its n and Wilson 95% interval, MC also against its chance level."""
+    rows, headline, skill_n = [], {}, None
     for label, model_dir in p.models.items():
         loaded = load_for_inference(model_dir, p.device, p.dtype)  # once per model, for every measure
         row: dict[str, Any] = {"model": label}
         if p.tasks:
-            row.update(_mc_columns(run_mc_eval(mc_config(p, model_dir, ctx.out_dir / label), loaded).results))
+            results = run_mc_eval(mc_config(p, model_dir, ctx.out_dir / label), loaded).results
+            row.update(_mc_columns(results))
+            headline.update({f"{name} ({label})": score for name, score in mc_scores(results).items()})
         if p.skill_test:
             scores = skill_scores(loaded.model, loaded.tokenizer, p.skill_test)
             row["skill exact match"] = round(scores["accuracy"], 3)
+            if "n" in scores:
+                skill_n = scores["n"]
+                row["skill exact match 95% CI"] = interval_text(rate(scores["accuracy"], skill_n))
         if p.perplexity:
             cfg = PerplexityConfig(model=model_dir, files=p.perplexity, limit=64, device=p.device, dtype=p.dtype)
             row["bits/byte"] = round(run_perplexity(cfg, loaded).results["perplexity"]["bits_per_byte"], 4)
         rows.append(row)
-    return str(ctx.out_dir), {"tables": {"evaluation": rows}}
+    note = _eval_note(headline, skill_n)
+    return str(ctx.out_dir), {"tables": {"evaluation": rows}, "headline": headline,
+                              "notes": [note] if note else []}
+
+
+def mc_scores(results: dict[str, dict]) -> dict[str, dict[str, Any]]:
+    """Each task's accuracy (and free-text accuracy) as a score: n questions, Wilson 95% interval,
+    chance = the mean over questions of 1/number of choices."""
+    out = {}
+    for task, r in results.items():
+        out[f"{task} acc"] = rate(r["acc"], r["n"], chance=r["chance"])
+        if "chat" in r:
+            out[f"{task} chat acc"] = rate(r["chat"]["acc"], r["chat"]["n"], chance=r["chance"])
+    return out
 
 
 def _mc_columns(results: dict[str, dict]) -> dict[str, Any]:
-    row = {}
+    row: dict[str, Any] = {}
     for task, r in results.items():
         row[f"{task} acc"] = round(r["acc"], 3)
+        row[f"{task} acc 95% CI"] = interval_text(rate(r["acc"], r["n"]))
         row[f"{task} acc_norm"] = round(r["acc_norm"], 3)
     for task, r in results.items():
         if "chat" in r:
             row[f"{task} chat acc"] = round(r["chat"]["acc"], 3)
             row[f"{task} chat unparsed"] = round(r["chat"]["unparsed"], 3)
     return row
+
+
+def _eval_note(headline: dict[str, dict[str, Any]], skill_n: int | None) -> str:
+    """How to read the evaluation table: each measure's n and chance level."""
+    seen = {label.rsplit(" (", 1)[0]: v for label, v in headline.items()}
+    parts = [f"{m}: n={v['n']} questions, chance {v['chance']:.3g}" for m, v in seen.items()]
+    if skill_n:
+        parts.append(f"skill exact match: n={skill_n} questions, no chance level (free text)")
+    return ("Accuracies with Wilson 95% intervals (" + "; ".join(parts) + "). A score whose interval "
+            "holds its chance level is no better than guessing.") if parts else ""
 
 
 class CompareParams(StageParams):
@@ -78,44 +109,81 @@ class CompareParams(StageParams):
 
 @stage_kind("compare", CompareParams)
 def compare(p: CompareParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
-    """Validation loss against (active) parameters of earlier stages: a table and one plot."""
+    """Validation loss against (active) parameters of earlier stages: a table and one plot that
+    marks each growth point and each stage's learning-rate warm-up, with a note explaining them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-
     missing = [s for s in p.stages if s not in ctx.summaries]
     if missing:
         raise UserError(f"compare: {missing} are not earlier stages (earlier: {list(ctx.summaries)})")
-    rows, offset = [], 0
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name in p.stages:
-        s = ctx.summaries[name]
-        if "grown_val_loss" in s:  # a growth stage: the loss right after growing, at this step
-            ax.plot([offset], [s["grown_val_loss"]], "x", markersize=10, label=f"{name} (right after)")
-        if s.get("metrics_file"):
-            curve = [(r["step"] + offset, r["val_loss"]) for r in read_metrics(s["metrics_file"]) if "val_loss" in r]
-            if curve:
-                ax.plot(*zip(*curve), "o-", label=name)
-            rows.append({"stage": name, "params": s.get("params"), "active params": s.get("active_params"),
-                         "steps": s.get("steps"), "first val loss": s.get("first_val_loss"),
-                         "final val loss": s.get("final_val_loss")})
-            offset += s.get("steps", 0) if p.chain else 0
-    ax.set_xlabel("step" + (" (stages in sequence)" if p.chain else ""))
+    rows, notes = _draw_stages(ax, p, ctx.summaries)
+    ax.set_xlabel("training step" + (" (stages in sequence)" if p.chain else " (each stage from 0)"))
     ax.set_ylabel("validation loss (nats/token)")
     ax.set_title(p.title)
-    ax.legend()
+    ax.legend(fontsize="small")
     fig.tight_layout()
     png = ctx.out_dir / "compare.png"
     fig.savefig(png, dpi=100)
     plt.close(fig)
     done = [r for r in rows if r["final val loss"] is not None]
-    summary: dict[str, Any] = {"tables": {"validation loss vs parameters": rows}, "images": [str(png)]}
+    summary: dict[str, Any] = {"tables": {"validation loss vs parameters": rows}, "images": [str(png)],
+                               "notes": notes}
     if done and not p.chain:
         summary["headline"] = {"lowest final val loss at equal steps":
                                min(done, key=lambda r: r["final val loss"])["stage"]}
     return str(png), summary
+
+
+def _draw_stages(ax, p: CompareParams, summaries: dict[str, dict[str, Any]]) -> tuple[list[dict], list[str]]:
+    """Each stage's validation curve (in sequence when chained), growth points as a line and an x,
+    warm-ups shaded; the table rows and the notes that explain the marks."""
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    offset, grown, last_lr = 0, None, None
+    for name in p.stages:
+        s = summaries[name]
+        if "grown_val_loss" in s:  # a growth stage: the loss right after growing, at this step
+            ax.axvline(offset, color="grey", linestyle=":", label=f"{name} (growth)" if p.chain else None)
+            ax.plot([offset], [s["grown_val_loss"]], "x", markersize=10, label=f"{name} (right after)")
+            grown = (name, s["grown_val_loss"])
+        if not s.get("metrics_file"):
+            continue
+        metrics = read_metrics(s["metrics_file"])
+        curve = [(r["step"] + offset, r["val_loss"]) for r in metrics if "val_loss" in r]
+        if curve:
+            ax.plot(*zip(*curve), "o-", label=name)
+        if p.chain:
+            mark_warmup(ax, metrics, offset, label=f"{name} lr warm-up")
+            notes += _warmup_note(name, metrics, curve, grown, offset, last_lr)
+        grown, last_lr = None, next((r["lr"] for r in reversed(metrics) if "lr" in r), None)
+        rows.append({"stage": name, "params": s.get("params"), "active params": s.get("active_params"),
+                     "steps": s.get("steps"), "first val loss": s.get("first_val_loss"),
+                     "final val loss": s.get("final_val_loss")})
+        offset += s.get("steps", 0) if p.chain else 0
+    return rows, notes
+
+
+def _warmup_note(name: str, metrics: list[dict], curve: list[tuple], grown: tuple | None,
+                 offset: int, last_lr: float | None) -> list[str]:
+    """For a stage after the first: its warm-up, and why its first evaluation after growth can
+    sit above the loss right after growth."""
+    end = warmup_end(metrics)
+    if end is None or last_lr is None:
+        return []
+    peak = max(r["lr"] for r in metrics if "lr" in r)
+    text = (f"Shaded: {name}'s learning-rate warm-up (steps {offset + 1}-{offset + end}, up to {peak:.3g}; "
+            f"the stage before ended at {last_lr:.3g}): a new stage restarts its schedule.")
+    if grown and curve and curve[0][1] > grown[1]:
+        final = curve[-1][1]
+        text += (f" {name}'s first evaluation ({curve[0][1]:.3f} at step {curve[0][0]}) is above the loss "
+                 f"right after {grown[0]} ({grown[1]:.3f}): the rising learning rate first disturbs the "
+                 "grown model; " + (f"by its last evaluation it is below that ({final:.3f})." if final < grown[1]
+                                    else f"by its last evaluation ({final:.3f}) it has not yet recovered."))
+    return [text]
 
 
 @stage_kind("export_gguf", GGUFConfig)

@@ -22,6 +22,7 @@ from lmforge.recipes.kinds import StageContext, stage_kind
 from lmforge.report import read_metrics
 from lmforge.sft.data import read_jsonl
 from lmforge.sft.finetune import DPOConfig, SFTConfig, run_dpo, run_sft
+from lmforge.stats import change, mean, rate
 from lmforge.tokens.loader import DataConfig, TokenLoader
 from lmforge.train.objectives import causal_lm
 from lmforge.train.pretrain import PretrainConfig, run_pretrain
@@ -139,7 +140,7 @@ def skill_scores(model, tok, test_file: str) -> dict[str, Any]:
     """Exact match on skill records, overall and per language, with a few examples."""
     records = list(read_jsonl(test_file))
     overall = chat_exact_match(model, tok, records)
-    scores: dict[str, Any] = {"accuracy": overall["exact_match"], "examples": overall["examples"]}
+    scores: dict[str, Any] = {"accuracy": overall["exact_match"], "n": overall["n"], "examples": overall["examples"]}
     for lang in sorted({r.get("lang") for r in records} - {None}):
         part = [r for r in records if r.get("lang") == lang]
         scores[f"accuracy_{lang}"] = chat_exact_match(model, tok, part)["exact_match"]
@@ -161,10 +162,10 @@ def _tune(p: SFTStage | DPOStage, ctx: StageContext, verb: str) -> tuple[str, di
                                "final_loss": result.loss, "steps": result.step}
     headline: dict[str, Any] = {}
     if verb == "dpo":
-        last = rows[-10:]
-        acc = sum(r.get("rewards/accuracy", 0.0) for r in last) / max(1, len(last))
+        last = [r.get("rewards/accuracy", 0.0) for r in rows[-10:]]
+        acc = sum(last) / max(1, len(last))
         summary["reward_accuracy_last10"] = acc
-        headline["DPO reward accuracy (last 10 steps)"] = round(acc, 3)
+        headline["DPO reward accuracy (last 10 steps)"] = mean(last, unit="steps") if last else round(acc, 3)
     if before is not None:
         after = model_skill_scores(result.model_dir, p.skill_test)
         summary["tables"] = {"skill test examples after": after.pop("examples")}
@@ -172,7 +173,7 @@ def _tune(p: SFTStage | DPOStage, ctx: StageContext, verb: str) -> tuple[str, di
         summary.update({f"skill_{k}_before": v for k, v in before.items()})
         summary.update({f"skill_{k}_after": v for k, v in after.items()})
         headline[f"skill exact match before -> after {verb.upper()}"] = \
-            f"{before['accuracy']:.2f} -> {after['accuracy']:.2f}"
+            change(rate(before["accuracy"], before["n"]), rate(after["accuracy"], after["n"]))
     summary["headline"] = headline
     return str(result.model_dir), summary
 

@@ -1,0 +1,70 @@
+"""report.md tells the truth: scores carry n, interval and chance; a run that learned nothing says it
+is a smoke test; a real gain is called a gain; plots mark the learning-rate warm-up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from lmforge.report import learning_banner, warmup_end, write_report
+from lmforge.stats import change, mean, proportion
+
+
+def _write(tmp_path: Path, headlines: dict[str, dict]) -> str:
+    records = {name: {"kind": "x", "output": str(tmp_path), "seconds": 1.0, "summary": {"headline": h}}
+               for name, h in headlines.items()}
+    recipe = SimpleNamespace(name="t", out=tmp_path, source="t.yaml", scale="tiny")
+    return write_report(recipe, records).read_text()
+
+
+def test_a_run_at_chance_is_called_a_smoke_test(tmp_path):
+    # the tiny steel-llm's shape: skill 0 -> 0 on 20, C-Eval/CMMLU accuracies around 1/4
+    report = _write(tmp_path, {
+        "sft": {"skill exact match before -> after SFT": change(proportion(0, 20), proportion(0, 20)),
+                "pretrain validation loss (first eval -> last)": "6.9 -> 6.3"},
+        "eval": {"ceval acc (sft)": proportion(6, 20, chance=0.25),
+                 "cmmlu acc (sft)": proportion(3, 20, chance=0.25)}})
+    top = report.split("## Report card")[0]
+    assert "A smoke test of the plumbing" in top and "no score moved beyond its 95% interval" in top
+    assert "3 checked" in top and "ceval acc (sft) (eval)" in top
+    assert "| eval | ceval acc (sft) | 0.300 | 20 questions | [0.145, 0.519] | 0.25 | at chance (0.25) |" in report
+    assert "| sft | skill exact match before -> after SFT | 0.000 -> 0.000 | 20 questions |" in report
+    assert "no change beyond the 95% intervals" in report
+    assert "| sft | pretrain validation loss (first eval -> last) | 6.9 -> 6.3 |" in report
+    assert "Wilson" in report and "chance level" in report  # how to read the card
+
+
+def test_a_real_gain_is_called_a_gain(tmp_path):
+    # the demo's shape: skill 0 -> 25 of 40 after SFT, C-Eval still at chance
+    report = _write(tmp_path, {
+        "sft": {"skill exact match before -> after SFT": change(proportion(0, 40), proportion(25, 40))},
+        "eval": {"ceval acc (sft)": proportion(20, 80, chance=0.25)}})
+    top = report.split("## Report card")[0]
+    assert "smoke test" not in report
+    assert "**Moved beyond its 95% interval:** skill exact match before -> after SFT (sft): 0.000 " in top
+    assert "| 0.000 -> 0.625 | 40 questions | [0.000, 0.088] -> [0.470, 0.758] |  | gain |" in report
+    assert "| 0.250 | 80 questions | [0.168, 0.355] | 0.25 | at chance (0.25) |" in report
+
+
+def test_above_chance_counts_as_learned_and_plain_values_decide_nothing(tmp_path):
+    above = {"eval": {"summary": {"headline": {"ceval acc": proportion(50, 80, chance=0.25)}}}}
+    assert learning_banner(above)[0].startswith("**Moved beyond")
+    plain = {"pretrain": {"summary": {"headline": {"validation loss": "6.9 -> 6.3", "reward": mean([0.5, 1.0])}}}}
+    assert learning_banner(plain) == []  # nothing that could move was scored: no claim either way
+    assert "smoke test" not in _write(tmp_path, {"pretrain": plain["pretrain"]["summary"]["headline"]})
+
+
+def test_warmup_end_and_the_loss_plot(tmp_path):
+    rows = [{"step": s, "lr": min(s, 4) / 4 * 1e-3, "loss": 7.0 - s / 10} for s in range(1, 11)]
+    assert warmup_end(rows) == 4
+    assert warmup_end([{"step": s, "lr": 1e-3 / s} for s in range(1, 5)]) is None  # decay only
+    assert warmup_end([{"step": 1, "lr": 1e-3}]) is None
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    records = {"pretrain": {"kind": "pretrain", "output": str(tmp_path), "seconds": 1.0,
+                            "summary": {"metrics_file": str(metrics), "notes": ["a note under the plot"]}}}
+    recipe = SimpleNamespace(name="t", out=tmp_path, source="t.yaml", scale="tiny")
+    report = write_report(recipe, records).read_text()
+    assert "![pretrain loss](pretrain_loss.png)" in report and "a note under the plot" in report
+    assert (tmp_path / "pretrain_loss.png").stat().st_size > 1000
