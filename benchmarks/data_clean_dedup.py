@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import random
 import resource
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from lmforge.data.corpus import demo_corpus
@@ -70,12 +72,28 @@ def _scores(dropped: set[int], planted: set[int]) -> dict[str, float]:
     return {"recall": round(hit / max(1, len(planted)), 4), "precision": round(hit / max(1, len(dropped)), 4)}
 
 
-def run_lmforge(raw: Path, out: Path, workers: int, engine: str) -> tuple[float, set[int]]:
+def run_lmforge(raw: Path, out: Path, workers: int, engine: str) -> float:
     t = time.perf_counter()
     process_sources({"web": read_documents([raw])}, out, [], run=RunOptions(engine, workers))
-    seconds = time.perf_counter() - t
-    kept = {json.loads(x)["text"] for x in (out / "web.jsonl").read_text("utf-8").splitlines()}
-    return seconds, kept
+    return time.perf_counter() - t
+
+
+def run_all(raw: Path, d: Path, repeats: int, workers: int, engine: str
+            ) -> tuple[list[float], float, float, float, float]:
+    """Wall seconds of each dedup+write run, their mean CPU seconds, wall and CPU seconds of
+    clean+dedup+write, and the largest RSS (MB) of this process and its workers."""
+    times, cpu = [], _cpu()
+    for r in range(repeats):
+        times.append(run_lmforge(raw, d / f"out{r}", workers, engine))
+    cpu = (_cpu() - cpu) / repeats
+    clean_cpu = _cpu()
+    clean_seconds = run_lmforge_clean(raw, d / "clean", workers, engine)
+    rss = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
+    return times, cpu, clean_seconds, _cpu() - clean_cpu, rss
+
+
+def kept_texts(out: Path) -> set[str]:
+    return {json.loads(x)["text"] for x in (out / "web.jsonl").read_text("utf-8").splitlines()}
 
 
 def run_lmforge_clean(raw: Path, out: Path, workers: int, engine: str) -> float:
@@ -142,24 +160,23 @@ def main() -> None:
         raw = Path(d) / "raw"
         raw.mkdir()
         planted = build_input(raw, args.mb, args.shards, args.dup_share)
+        # lmforge runs in a fresh process: its workers fork from one that holds no corpus (a
+        # forked worker's RSS counts the pages it shares with its parent)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            times, cpu, clean_seconds, clean_cpu, workers_rss = pool.submit(
+                run_all, raw, Path(d), args.repeats, args.workers, args.engine).result()
         texts = [json.loads(x)["text"] for f in sorted(raw.glob("*.jsonl")) for x in f.read_text("utf-8").splitlines()]
         mb = sum(len(t.encode()) for t in texts) / 1e6
-        times, cpu = [], _cpu()
-        for r in range(args.repeats):
-            seconds, kept = run_lmforge(raw, Path(d) / f"out{r}", args.workers, args.engine)
-            times.append(seconds)
-        cpu = (_cpu() - cpu) / args.repeats
+        kept = kept_texts(Path(d) / "out0")
         dropped = {i for i, t in enumerate(texts) if t not in kept}
         res = {"MB": round(mb, 1), "docs": len(texts), "planted": len(planted), "workers": args.workers,
                "engine": args.engine,
                "dedup_write_MB_per_s": round(mb / min(times), 2),
-               "dedup_write_MB_per_s_runs": [round(mb / t, 2) for t in times], **_scores(dropped, planted)}
-        res["dedup_write_MB_per_cpu_s"] = round(mb / cpu, 2)
-        cpu = _cpu()
-        res["clean_dedup_write_MB_per_s"] = round(mb / run_lmforge_clean(raw, Path(d) / "clean", args.workers, args.engine), 2)
-        res["clean_dedup_write_MB_per_cpu_s"] = round(mb / (_cpu() - cpu), 2)
-        # the workers' peak (this process also holds the whole input and the kept texts for scoring)
-        res["peak_rss_MB_workers"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+               "dedup_write_MB_per_s_runs": [round(mb / t, 2) for t in times], **_scores(dropped, planted),
+               "dedup_write_MB_per_cpu_s": round(mb / cpu, 2),
+               "clean_dedup_write_MB_per_s": round(mb / clean_seconds, 2),
+               "clean_dedup_write_MB_per_cpu_s": round(mb / clean_cpu, 2),
+               "peak_rss_MB_lmforge": round(workers_rss, 1)}
         if not args.no_peer:
             dt_seconds, dt_kept = run_datatrove(raw, Path(d) / "dt", args.workers, s)
             dt_dropped = {i for i, t in enumerate(texts) if t not in dt_kept}

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import opencc
 
-from lmforge.data.minhash import ngram_hashes
+from lmforge.data.minhash import batches, ngram_hashes_many
 from lmforge.data import charclass
 from lmforge.data import filters as quality, pii
 from lmforge.data.read import read_documents
@@ -37,7 +37,6 @@ _CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _SPACES = re.compile(r"[ \t]{2,}")
-_WHITESPACE = re.compile(r"\s+")
 # cheap tests for "this regex cannot match": most documents have no URL, e-mail or IP address
 _URL_HINT = re.compile(r"://|www\.", re.I)
 _IP_HINT = re.compile(r"\d\.\d")
@@ -86,15 +85,23 @@ def collapse_whitespace(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", _SPACES.sub(" ", text)).strip()
 
 
-# ---- filters: text -> keep? -----------------------------------------------------------------
+# ---- filters: text -> keep? Each is defined on a batch of texts (a keep mask, numpy over the
+# batch's joined characters); the single-text form asks the batch form.
 def min_length(text: str, min_units: int = 20) -> bool:
-    return charclass.length_units(text) >= min_units
+    return bool(min_length_many([text], min_units)[0])
+
+
+def min_length_many(texts: list[str], min_units: int = 20) -> np.ndarray:
+    return charclass.length_units_many(*charclass.flags_many(texts)) >= min_units
 
 
 def max_symbol_ratio(text: str, max_ratio: float = 0.3) -> bool:
     """Share of characters that are neither letters, digits, CJK, whitespace nor common punctuation."""
-    share = charclass.symbol_share(text)
-    return share is not None and share <= max_ratio
+    return bool(max_symbol_ratio_many([text], max_ratio)[0])
+
+
+def max_symbol_ratio_many(texts: list[str], max_ratio: float = 0.3) -> np.ndarray:
+    return charclass.symbol_shares(*charclass.flags_many(texts)) <= max_ratio  # NaN (no characters): dropped
 
 
 def max_line_repetition(text: str, max_dup_line_share: float = 0.3) -> bool:
@@ -107,16 +114,35 @@ def max_line_repetition(text: str, max_dup_line_share: float = 0.3) -> bool:
 
 def max_ngram_repetition(text: str, n: int = 10, max_share: float = 0.2) -> bool:
     """Share of characters covered by the most frequent character n-gram (repeated boilerplate)."""
-    compact = _WHITESPACE.sub("", text)
-    if len(compact) < 2 * n:
-        return True
-    hashes = ngram_hashes(compact, n)
-    # a bucket's count bounds the count of each n-gram in it: most texts pass on the bound alone
-    buckets = 1 << (2 * len(hashes)).bit_length()
-    if np.bincount(hashes & np.uint64(buckets - 1), minlength=1).max() * n / len(compact) <= max_share:
-        return True
-    count = int(np.unique(hashes, return_counts=True)[1].max())
-    return count * n / len(compact) <= max_share if count > 1 else True
+    return bool(max_ngram_repetition_many([text], n, max_share)[0])
+
+
+def max_ngram_repetition_many(texts: list[str], n: int = 10, max_share: float = 0.2) -> np.ndarray:
+    compact = ["".join(t.split()) for t in texts]  # without whitespace
+    keep = np.ones(len(texts), dtype=bool)
+    long = [i for i, c in enumerate(compact) if len(c) >= 2 * n]
+    for lo, hi in batches([compact[i] for i in long]):
+        keep[long[lo:hi]] = _top_ngram_share_ok([compact[i] for i in long[lo:hi]], n, max_share)
+    return keep
+
+
+def _top_ngram_share_ok(texts: list[str], n: int, max_share: float) -> np.ndarray:
+    """Whether each text's most frequent n-gram covers at most `max_share` of it. A hash bucket's
+    count bounds the count of each n-gram in it (buckets: 2-4x the n-grams): most texts pass on
+    the bound alone, the rest are counted exactly."""
+    h, bounds = ngram_hashes_many(texts, n)
+    grams = np.diff(bounds)
+    size = np.array([1 << (2 * int(g)).bit_length() for g in grams], dtype=np.int64)
+    offset = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(size, out=offset[1:])
+    text = np.repeat(np.arange(len(texts)), grams)
+    bucket = offset[text] + (h & (size[text] - 1).astype(np.uint64)).astype(np.int64)
+    chars = grams + n - 1
+    ok = np.maximum.reduceat(np.bincount(bucket, minlength=offset[-1]), offset[:-1]) * n / chars <= max_share
+    for i in np.flatnonzero(~ok):
+        top = int(np.unique(h[bounds[i]:bounds[i + 1]], return_counts=True)[1].max())
+        ok[i] = top * n / chars[i] <= max_share if top > 1 else True
+    return ok
 
 
 def language_of(text: str, zh_threshold: float = 0.3) -> str:
@@ -131,6 +157,11 @@ _language = lru_cache(maxsize=8)(charclass.language)
 def keep_languages(text: str, languages: tuple[str, ...] | list[str] = ("zh", "en"),
                    zh_threshold: float = 0.3) -> bool:
     return language_of(text, zh_threshold) in languages
+
+
+def keep_languages_many(texts: list[str], languages: tuple[str, ...] | list[str] = ("zh", "en"),
+                        zh_threshold: float = 0.3) -> np.ndarray:
+    return np.isin(charclass.languages(*charclass.flags_many(texts), zh_threshold), list(languages))
 
 
 @lru_cache(maxsize=4)
@@ -167,6 +198,10 @@ FILTERS: dict[str, Callable[..., bool]] = {
     "min_length": min_length, "max_symbol_ratio": max_symbol_ratio,
     "max_line_repetition": max_line_repetition, "max_ngram_repetition": max_ngram_repetition,
     "keep_languages": keep_languages, "max_perplexity": max_perplexity,
+}
+BATCH_FILTERS: dict[str, Callable[..., np.ndarray]] = {
+    "min_length": min_length_many, "max_symbol_ratio": max_symbol_ratio_many,
+    "max_ngram_repetition": max_ngram_repetition_many, "keep_languages": keep_languages_many,
 }
 REWRITES.update(**quality.REWRITES, **pii.REWRITES)  # c4_lines, mask_pii
 FILTERS.update(quality.FILTERS)  # gopher_quality, c4_quality, fineweb_quality, ... (data/filters.py)
@@ -205,22 +240,45 @@ class Cleaner:
             if fn is None:
                 raise UserError(f"clean step {i}: unknown step {name!r}; known: "
                                  f"{', '.join(list(REWRITES) + list(FILTERS))}")
+            if name in FILTERS:
+                fn = BATCH_FILTERS.get(name) or _one_at_a_time(fn)
             self._fns.append((name, fn, params or {}, name in FILTERS))
             self.stats.setdefault(name, StepStats())
 
     def __call__(self, text: str) -> str | None:
         """The cleaned text, or None when a filter dropped it."""
+        return self.clean_many([text])[0]
+
+    def clean_many(self, texts: list[str]) -> list[str | None]:
+        """Each text cleaned, or None where a filter dropped it. Every step runs over the batch's
+        survivors in turn: the same texts, counts and samples as one text at a time."""
+        out: list[str | None] = list(texts)
+        alive = list(range(len(texts)))
         for name, fn, params, is_filter in self._fns:
             st = self.stats[name]
-            st.docs_in += 1
-            st.chars_in += len(text)
+            st.docs_in += len(alive)
+            st.chars_in += sum(len(out[i]) for i in alive)
             if is_filter:
-                if not fn(text, **params):
-                    if len(st.samples) < 3:
-                        st.samples.append(text[:300])
-                    return None
+                alive = _apply_filter(st, fn, params, out, alive)
             else:
-                text = fn(text, **params)
-            st.docs_out += 1
-            st.chars_out += len(text)
-        return text
+                for i in alive:
+                    out[i] = fn(out[i], **params)
+            st.docs_out += len(alive)
+            st.chars_out += sum(len(out[i]) for i in alive)
+        return out
+
+
+def _apply_filter(st: StepStats, fn: Callable[..., Any], params: dict[str, Any], out: list[str | None],
+                  alive: list[int]) -> list[int]:
+    """Set out[i] to None where the filter drops it (keeping the first few as samples); the survivors."""
+    keep = fn([out[i] for i in alive], **params)
+    for i, k in zip(alive, keep):
+        if not k:
+            if len(st.samples) < 3:
+                st.samples.append(out[i][:300])
+            out[i] = None
+    return [i for i, k in zip(alive, keep) if k]
+
+
+def _one_at_a_time(fn: Callable[..., bool]) -> Callable[..., list[bool]]:
+    return lambda texts, **params: [fn(t, **params) for t in texts]

@@ -5,19 +5,19 @@ A signature is one-permutation hashing (Li, Owen & Zhang 2012) with optimal dens
 `num_perm` bins and a bin keeps its smallest hash; an empty bin copies the bin that a fixed
 random probe sequence finds first. Two signatures agree in a bin with probability equal to the
 Jaccard similarity of the n-gram sets, like `num_perm` classic permutations, at the cost of one
-hash and one sort per document instead of `num_perm` hashes per n-gram.
+hash and one sort per document instead of `num_perm` hashes per n-gram. A bin keeps 32 bits of
+its smallest hash (those just below the bin index); a batch of documents is hashed and sorted
+in one go.
 """
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
 import numpy as np
 
 from lmforge.errors import UserError
 
-_SPACES = re.compile(r"\s+")
 _PRIME = np.uint64(0x100000001B3)
 _PROBES = 64  # densification attempts before falling back to the first full bin
 
@@ -34,18 +34,49 @@ def _fmix(h: np.ndarray) -> np.ndarray:
 
 def ngram_hashes(text: str, n: int) -> np.ndarray:
     """A 64-bit hash of the character n-gram at every position (texts shorter than n are padded)."""
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    if len(codes) < n:
-        codes = np.concatenate([codes, np.zeros(n - len(codes), dtype=np.uint64)])
-    h = np.zeros(len(codes) - n + 1, dtype=np.uint64)
-    for k in range(n):
-        h = h * _PRIME + codes[k:len(codes) - n + 1 + k]
-    return _fmix(h)
+    return ngram_hashes_many([text], n)[0]
+
+
+def ngram_hashes_many(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(hashes, bounds): `ngram_hashes` of several texts in one pass over their joined code
+    points; text i's hashes are hashes[bounds[i]:bounds[i + 1]]."""
+    lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    if (lens < n).any():
+        texts = [t + "\0" * (n - len(t)) for t in texts]
+        lens = np.maximum(lens, n)
+    codes = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+    m = len(codes) - n + 1
+    h = codes[:m].copy()
+    for k in range(1, n):  # in place: no temporaries the size of the batch
+        h *= _PRIME
+        h += codes[k:m + k]
+    counts = lens - n + 1
+    bounds = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    if len(texts) > 1:  # drop the n - 1 windows that run from one text into the next
+        starts = np.cumsum(lens) - lens
+        run = np.repeat(starts, counts) + np.arange(bounds[-1]) - np.repeat(bounds[:-1], counts)
+        h = h[run]
+    return _fmix(h), bounds
+
+
+def batches(texts: list[str], max_chars: int = 1 << 17) -> list[tuple[int, int]]:
+    """(start, end) index ranges of about `max_chars` characters: big enough to amortize numpy's
+    per-call cost, small enough that a batch's arrays stay in the CPU cache."""
+    spans, start, size = [], 0, 0
+    for i, t in enumerate(texts):
+        size += len(t)
+        if size >= max_chars:
+            spans.append((start, i + 1))
+            start, size = i + 1, 0
+    if start < len(texts):
+        spans.append((start, len(texts)))
+    return spans
 
 
 def shingle_text(text: str) -> str:
     """What shingles are taken from: the lower-cased text with whitespace runs as one space."""
-    return _SPACES.sub(" ", text.lower()).strip()
+    return " ".join(text.lower().split())  # str.split's whitespace is regex \s; 2x faster than re.sub
 
 
 class MinHasher:
@@ -60,28 +91,43 @@ class MinHasher:
         rng = np.random.default_rng(seed)
         self._salt = rng.integers(0, 2**63, dtype=np.uint64)
         self._probe = rng.integers(0, num_perm, size=(num_perm, _PROBES))
-        bits = num_perm.bit_length() - 1
-        self._starts = np.arange(num_perm, dtype=np.uint64) << np.uint64(64 - bits)
 
     def signature(self, text: str) -> np.ndarray:
-        h = np.sort(ngram_hashes(shingle_text(text), self.ngram) ^ self._salt)  # the seed's member of the family
-        first = np.searchsorted(h, self._starts)
-        full = first < np.append(first[1:], len(h))
-        sig = np.zeros(self.num_perm, dtype=np.uint32)
-        sig[full] = (h[first[full]] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        empty = np.flatnonzero(~full)
-        if len(empty):
-            probes = self._probe[empty]
-            ok = full[probes]
-            pick = np.where(ok.any(1), probes[np.arange(len(empty)), ok.argmax(1)], np.flatnonzero(full)[0])
-            sig[empty] = sig[pick]
-        return sig
+        return self.signatures([text])[0]
 
     def signatures(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), num_perm) uint32, a batch of texts at a time."""
         out = np.zeros((len(texts), self.num_perm), dtype=np.uint32)
-        for i, t in enumerate(texts):
-            out[i] = self.signature(t)
+        for lo, hi in batches(texts):
+            h, bounds = ngram_hashes_many([shingle_text(t) for t in texts[lo:hi]], self.ngram)
+            out[lo:hi] = self._densified(*self._bin_minima(h ^ self._salt, bounds))
         return out
+
+    def _bin_minima(self, h: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per text and bin: the smallest hash's 32 bits below the bin index, and whether the
+        bin has any n-gram. One sort of (text, bin, value) keys for the whole batch."""
+        texts, bits = len(bounds) - 1, self.num_perm.bit_length() - 1
+        text = np.repeat(np.arange(texts, dtype=np.uint64), np.diff(bounds))
+        keys = np.sort((text << np.uint64(bits + 32)) | (h >> np.uint64(32 - bits)))
+        group = keys >> np.uint64(32)
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = group[1:] != group[:-1]
+        cells = group[first].astype(np.int64)
+        sig = np.zeros(texts * self.num_perm, dtype=np.uint32)
+        full = np.zeros(texts * self.num_perm, dtype=bool)
+        sig[cells] = (keys[first] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        full[cells] = True
+        return sig.reshape(texts, self.num_perm), full.reshape(texts, self.num_perm)
+
+    def _densified(self, sig: np.ndarray, full: np.ndarray) -> np.ndarray:
+        """An empty bin copies the first full bin on its probe sequence (else the text's first full bin)."""
+        doc, empty = np.nonzero(~full)
+        if len(doc):
+            probes = self._probe[empty]
+            ok = full[doc[:, None], probes]
+            pick = np.where(ok.any(1), probes[np.arange(len(doc)), ok.argmax(1)], full.argmax(1)[doc])
+            sig[doc, empty] = sig[doc, pick]
+        return sig
 
 
 @lru_cache(maxsize=4)

@@ -15,7 +15,8 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from lmforge.data.clean import Cleaner, language_of
+from lmforge.data import charclass
+from lmforge.data.clean import Cleaner
 from lmforge.data.dedup import DedupSettings, DocKeys
 from lmforge.data.read import Documents
 from lmforge.data.remote import RemoteDocuments, is_url
@@ -84,19 +85,26 @@ def process_shard(task: ShardTask) -> ShardResult:
     cleaner = Cleaner(steps=task.steps) if task.steps is not None else Cleaner()
     res = ShardResult(task.index, task.source)
     docs = task.texts.documents() if isinstance(task.texts, FileShard) else task.texts
-    ids, kept, langs = [], [], []
-    for row, text in enumerate(docs):
-        res.docs_in += 1
-        res.chars_in += len(text)
-        cleaned = cleaner(text)
-        if cleaned is None:
-            res.dropped_by_filters += 1
-            continue
-        ids.append(task.index << ROW_BITS | row)
-        kept.append(cleaned)
-        langs.append(language_of(cleaned))  # right away: keep_languages just asked the same
+    ids, kept, langs, row = [], [], [], 0
+    for block in chunks(docs, max_docs=1000, max_chars=1 << 20):  # cleaned a batch at a time
+        res.docs_in += len(block)
+        res.chars_in += sum(map(len, block))
+        for cleaned in cleaner.clean_many(block):
+            if cleaned is None:
+                res.dropped_by_filters += 1
+            else:
+                ids.append(task.index << ROW_BITS | row)
+                kept.append(cleaned)
+            row += 1
+    langs = charclass.languages(*charclass.flags_many(kept)) if kept else []
     res.steps = {k: vars(v) for k, v in cleaner.stats.items()}
     res.read = getattr(docs, "stats", None)
+    _write_part(task, ids, kept, langs)
+    return res
+
+
+def _write_part(task: ShardTask, ids: list[int], kept: list[str], langs: list[str]) -> None:
+    """The kept lines as they go out, and their keys, in the parts folder."""
     lines = [(json.dumps({"text": t, "lang": lang}, ensure_ascii=False) + "\n").encode() for t, lang in zip(kept, langs)]
     jsonl, npz = part_paths(task.parts, task.index)
     jsonl.write_bytes(b"".join(lines))
@@ -106,7 +114,6 @@ def process_shard(task: ShardTask) -> ShardResult:
              chars=np.array([len(t) for t in kept], dtype=np.int64),
              lang=np.array([LANGS.index(x) for x in langs], dtype=np.uint8),
              nbytes=np.array([len(x) for x in lines], dtype=np.int64))
-    return res
 
 
 def load_keys(parts: str | Path, index: int) -> DocKeys:
