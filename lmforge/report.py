@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,8 @@ def learning_banner(records: dict[str, dict[str, Any]]) -> list[str]:
     gains = [f"{label} ({stage}): {show(v)}" for stage, label, v in found if moved(v)]
     if gains:
         return ["**Moved beyond its 95% interval:** " + "; ".join(gains) + ".", ""]
-    checked = "; ".join(f"{label} ({stage})" for stage, label, _ in found)
+    measures = Counter(label.rsplit(" (", 1)[0] for _, label, _ in found)  # "ceval acc (sft)" -> "ceval acc"
+    checked = ", ".join(m + (f" x{k}" if k > 1 else "") for m, k in measures.items())
     return ["> **A smoke test of the plumbing, not a result:** no score moved beyond its 95% "
             f"interval: no gain from before to after, no score above its chance level ({len(found)} "
             f"checked: {checked}). The run is too small to learn; its numbers show that every stage "

@@ -9,8 +9,8 @@ a report can be compared. A score with a chance level (multiple choice: 1/number
 above (below) chance only when its whole interval is.
 
 Scores travel in stage summaries (JSON) as plain dicts: `{"kind": "score", "value", "n", "ci95",
-"chance", "method", "unit"}` and `{"kind": "change", "before", "after", "verdict"}`; `show` renders
-either (or any other value) as one line of text.
+"chance", "method", "unit"}` (an optional "note" is read with it) and `{"kind": "change", "before",
+"after", "verdict"}`; `show` renders either (or any other value) as one line of text.
 """
 
 from __future__ import annotations
@@ -128,7 +128,8 @@ def reading(value: Any) -> str:
         return f"{value['verdict']}; after: {after}" if after else value["verdict"]
     if is_score(value):
         where = against_chance(value)
-        return f"{where} ({value['chance']:.3g})" if where else ""
+        parts = ([f"{where} ({value['chance']:.3g})"] if where else []) + ([value["note"]] if "note" in value else [])
+        return "; ".join(parts)
     return ""
 
 
@@ -138,13 +139,14 @@ def show(value: Any, digits: int = 3) -> str:
     if is_change(value):
         b, a = value["before"], value["after"]
         text = (f"{b['value']:.{digits}f} {interval_text(b, digits)} -> {a['value']:.{digits}f} "
-                f"{interval_text(a, digits)}, n={_n(a)}")
+                f"{interval_text(a, digits)}, n={n_text(a)}")
         return f"{text}: {reading(value)}"
     if is_score(value):
-        text = f"{value['value']:.{digits}f} {interval_text(value, digits)}, n={_n(value)}"
-        return f"{text}: {reading(value)}" if "chance" in value else text
+        text = f"{value['value']:.{digits}f} {interval_text(value, digits)}, n={n_text(value)}"
+        return f"{text}: {reading(value)}" if reading(value) else text
     return str(value)
 
 
-def _n(score: dict[str, Any]) -> str:
+def n_text(score: dict[str, Any]) -> str:
+    """"40 questions": n and its unit."""
     return f"{score['n']} {score.get('unit', '')}".rstrip()

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from lmforge.report import learning_banner, warmup_end, write_report
-from lmforge.stats import change, mean, proportion
+from lmforge.stats import change, mean, proportion, show
 
 
 def _write(tmp_path: Path, headlines: dict[str, dict]) -> str:
@@ -27,7 +27,7 @@ def test_a_run_at_chance_is_called_a_smoke_test(tmp_path):
                  "cmmlu acc (sft)": proportion(3, 20, chance=0.25)}})
     top = report.split("## Report card")[0]
     assert "A smoke test of the plumbing" in top and "no score moved beyond its 95% interval" in top
-    assert "3 checked" in top and "ceval acc (sft) (eval)" in top
+    assert "(3 checked: skill exact match before -> after SFT, ceval acc, cmmlu acc)" in top
     assert "| eval | ceval acc (sft) | 0.300 | 20 questions | [0.145, 0.519] | 0.25 | at chance (0.25) |" in report
     assert "| sft | skill exact match before -> after SFT | 0.000 -> 0.000 | 20 questions |" in report
     assert "no change beyond the 95% intervals" in report
@@ -68,3 +68,11 @@ def test_warmup_end_and_the_loss_plot(tmp_path):
     report = write_report(recipe, records).read_text()
     assert "![pretrain loss](pretrain_loss.png)" in report and "a note under the plot" in report
     assert (tmp_path / "pretrain_loss.png").stat().st_size > 1000
+
+
+def test_a_score_note_is_read_with_it():
+    chat = {**proportion(0, 20, chance=0.25), "note": "100% of replies name no option"}
+    assert show(chat) == "0.000 [0.000, 0.161], n=20 questions: below chance (0.25); 100% of replies name no option"
+    many = {"eval": {"summary": {"headline": {f"ceval acc ({m})": proportion(5, 20, chance=0.25)
+                                              for m in ("a", "b")}}}}
+    assert "(2 checked: ceval acc x2)" in learning_banner(many)[0]

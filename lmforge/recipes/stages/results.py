@@ -73,7 +73,8 @@ def mc_scores(results: dict[str, dict]) -> dict[str, dict[str, Any]]:
     for task, r in results.items():
         out[f"{task} acc"] = rate(r["acc"], r["n"], chance=r["chance"])
         if "chat" in r:
-            out[f"{task} chat acc"] = rate(r["chat"]["acc"], r["chat"]["n"], chance=r["chance"])
+            chat = rate(r["chat"]["acc"], r["chat"]["n"], chance=r["chance"])
+            out[f"{task} chat acc"] = {**chat, "note": f"{r['chat']['unparsed']:.0%} of replies name no option"}
     return out
 
 
