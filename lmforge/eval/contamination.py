@@ -24,11 +24,17 @@ from lmforge.text import CJK
 WORD = re.compile(r"[a-z0-9]+")
 
 
+def words(text: str) -> list[str]:
+    """Lower-cased words; single letters (the option labels "A." .. "J." of a formatted question)
+    are left out on both sides, so a leak in the prompt's format matches the bare item."""
+    return [w for w in WORD.findall(text.lower()) if len(w) > 1 or w.isdigit()]
+
+
 def ngrams(text: str, n: int = 13) -> set[str]:
     """Word n-grams of the English part plus character n-grams of the Chinese part; a text shorter
     than n contributes itself whole when it has at least n // 2 units (short answers still count)."""
     out: set[str] = set()
-    for units, sep in ((WORD.findall(text.lower()), " "), (CJK.findall(text), "")):
+    for units, sep in ((words(text), " "), (CJK.findall(text), "")):
         if len(units) >= n:
             out.update(sep.join(units[i:i + n]) for i in range(len(units) - n + 1))
         elif len(units) >= max(n // 2, 1):
@@ -82,8 +88,10 @@ def contamination(items: list[MCItem], corpus: Iterable[str], n: int = 13,
 def ngrams_present(doc: str, wanted: set[str], n: int) -> set[str]:
     """The benchmark n-grams that occur in `doc` (short whole-item grams by substring)."""
     hits = ngrams(doc, n) & wanted
-    for units, sep in ((" ".join(WORD.findall(doc.lower())), " "), ("".join(CJK.findall(doc)), "")):
-        hits.update(g for g in wanted if len(g.split(" ") if sep else g) < n and g in units)
+    for units, sep in ((" ".join(words(doc)), " "), ("".join(CJK.findall(doc)), "")):
+        padded = f" {units} " if sep else units  # whole words only: "eight" is not in "eighty"
+        hits.update(g for g in wanted if len(g.split(" ") if sep else g) < n
+                    and (f" {g} " if sep else g) in padded)
     return hits
 
 

@@ -1,0 +1,86 @@
+"""Issue 20's seed-claims runs at a tiny size: `solar-dus scale=demo` (the `seeds` stage) and the
+`contamination` recipe (`plant` + `contamination_claim`); and the intervals they report."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from lmforge.config import ConfigError
+from lmforge.recipes.find import recipes_dir
+from lmforge.recipes.runner import load_recipe, run_recipe
+from lmforge.recipes.stages.intervals import fmt, reads, t_interval
+
+
+def test_t_interval_on_a_hand_example():
+    mean, lo, hi = t_interval([1.0, 2.0, 3.0])  # sd 1, t(0.975, 2) = 4.3027
+    assert mean == 2.0 and hi - mean == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)
+    assert lo == pytest.approx(2 * mean - hi)
+    assert math.isnan(t_interval([5.0])[1]) and fmt(*t_interval([5.0])).endswith("(no interval: one value)")
+
+
+def test_a_difference_is_lower_only_when_its_interval_says_so():
+    assert reads(*t_interval([-0.05, -0.04, -0.06])[1:]) == "lower"
+    assert reads(*t_interval([-0.05, 0.01])[1:]).startswith("not distinguishable")
+    assert reads(0.01, 0.02) == "higher"
+
+
+def test_seeds_control_must_be_an_arm(tmp_path):
+    with pytest.raises(ConfigError, match="control"):
+        load_recipe(recipes_dir() / "solar-dus.yaml", ["scale=demo", "stages.seeds.control=base"],
+                    out=str(tmp_path))
+
+
+SOLAR_TINY = ["scale=demo", "stages.corpus.max_chars=40000", "stages.tokenizer.vocab_size=512",
+              'stages.base.train={"max_steps": 8, "batch_size": 4, "seq_len": 32, "warmup_steps": 1}'] + [
+    f'stages.{s}.train={{"max_steps": 4, "batch_size": 4, "seq_len": 32, "eval_every": 2}}'
+    for s in ("continue", "control", "repeat_continue", "moe")] + [
+    "stages.grow.seq_len=32", "stages.repeat.seq_len=32"]
+
+
+@pytest.mark.slow
+def test_solar_demo_scale_at_a_tiny_size(tmp_path):
+    rec = run_recipe(load_recipe(recipes_dir() / "solar-dus.yaml", SOLAR_TINY, out=str(tmp_path)),
+                     log=lambda m: None)
+    summary = rec["seeds"]["summary"]
+    rows = {r["arm"]: r for r in next(iter(summary["tables"].values()))}
+    assert set(rows) == {"dense control", "DUS (2(n-m))", "2n repeat", "upcycled MoE"}
+    assert all(r["seeds"] == 2 and r["steps"] == 4 for r in rows.values())
+    # the reruns are real: seed 1 trained its own copy, and its data order differs from seed 0's
+    for stage in ("control", "continue", "repeat_continue", "moe"):
+        assert (tmp_path / "seeds" / f"{stage}-seed1" / "model" / "config.json").is_file()
+    finals = [float(v) for v in rows["DUS (2(n-m))"]["final val loss per seed"].split(", ")]
+    assert finals[0] != finals[1]
+    paired = "minus dense control, paired [95% t]"
+    assert paired not in rows["dense control"] and all(paired in rows[a] for a in rows if a != "dense control")
+    # the control's start is the base itself; the grown models start from the grow stages' loss
+    assert rows["DUS (2(n-m))"]["start val loss"] != rows["dense control"]["start val loss"]
+    assert rows["upcycled MoE"]["params"] > rows["upcycled MoE"]["active params"]
+    assert Path(summary["images"][0]).is_file()
+    assert "DUS (2(n-m)) minus dense control" in (tmp_path / "report.md").read_text()
+
+
+CONTAMINATION_TINY = ["stages.corpus.max_chars=30000", "stages.mc.items=10", "stages.tokenizer.vocab_size=400",
+                      "stages.plant.copies=2"] + [
+    f'stages.{s}.train={{"max_steps": 3, "batch_size": 4, "seq_len": 32}}' for s in ("clean", "contaminated")]
+
+
+def test_contamination_recipe_at_a_tiny_size(tmp_path):
+    rec = run_recipe(load_recipe(recipes_dir() / "contamination.yaml", CONTAMINATION_TINY, out=str(tmp_path)),
+                     log=lambda m: None)
+    assert rec["plant"]["summary"]["leaked"] == 10 and rec["plant"]["summary"]["questions"] == 20
+    tables = rec["claim"]["summary"]["tables"]
+    scores = {r["model"]: r for r in tables["accuracy by question (n; 95% Wilson; chance level)"]}
+    assert set(scores) == {"clean", "contaminated"}
+    assert all((r["all"]["n"], r["leaked"]["n"], r["unseen"]["n"]) == (20, 10, 10) for r in scores.values())
+    assert scores["clean"]["leaked"]["chance"] == 0.25 and scores["clean"]["leaked"]["method"] == "wilson"
+    detector = {r["corpus"]: r for r in tables["contamination detector vs the planted truth"]}
+    # the planted corpus: every leaked question found, none of the others; the clean one: nothing
+    assert (detector["contaminated"]["tp"], detector["contaminated"]["fp"]) == (10, 0)
+    assert detector["contaminated"]["precision"]["value"] == detector["contaminated"]["recall"]["value"] == 1.0
+    assert (detector["clean"]["tp"], detector["clean"]["fp"], detector["clean"]["fn"]) == (0, 0, 10)
+    assert Path(rec["claim"]["summary"]["images"][0]).is_file()
+    report = (tmp_path / "report.md").read_text()
+    assert "accuracy on the leaked questions: clean -> contaminated model" in report
