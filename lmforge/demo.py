@@ -27,7 +27,7 @@ def run_demo(out: str | None = None, overrides: list[str] = ()) -> Path:
     for rec in records.values():
         for label, value in (rec["summary"].get("headline") or {}).items():
             print(f"  {label}: {show(value)}")
-    model = records["dpo"]["output"]
+    model = records["grpo" if "grpo" in records else "dpo"]["output"]  # the last tuning stage
     print(f"\nChat with the model:      lmforge chat {model}")
     print(f"Serve it (OpenAI API):    lmforge serve {model} --port 8000   (chat page at /)")
     print(f"Run the GGUF in llama.cpp: {records['export']['output']}")

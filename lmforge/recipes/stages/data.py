@@ -10,16 +10,35 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
-from lmforge.data.ops import CleanOptions, DemoCorpusOptions, InputPaths, TextField, clean_sources
+from lmforge.data.corpus import demo_corpus_sources
+from lmforge.data.ops import (
+    CleanOptions,
+    DemoCorpusOptions,
+    InputPaths,
+    TextField,
+    clean_sources,
+)
+from lmforge.data.pipeline import write_jsonl_atomic
 from lmforge.data.read import expand, read_documents
 from lmforge.recipes.kinds import StageContext, StageParams, stage_kind
 from lmforge.select.entropy import SelectConfig, run_select
 from lmforge.sft.prepare import SFTMixtureConfig, run_sft_mixture
 from lmforge.synth.mc_data import MCDataConfig, run_mc_data
+from lmforge.synth.skills import (
+    number_dialogues,
+    numbers_asked,
+    skill_prompts,
+    two_turn_test,
+)
+from lmforge.text import read_jsonl
 from lmforge.tokenizer import Tokenizer
 from lmforge.tokenizer.extend import ExtendConfig, run_extend
-from lmforge.tokenizer.ops import (TokenizerStatsConfig, TrainTokenizerConfig, run_tokenizer_stats,
-                                   run_train_tokenizer)
+from lmforge.tokenizer.ops import (
+    TokenizerStatsConfig,
+    TrainTokenizerConfig,
+    run_tokenizer_stats,
+    run_train_tokenizer,
+)
 from lmforge.tokens.packing import PackConfig, run_pack
 
 T = TypeVar("T", bound=BaseModel)
@@ -51,11 +70,14 @@ def corpus(p: CorpusStage, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     report, out = result.report, result.out
     rows = [{"source": s, **c} for s, c in report["sources"].items()]
     chars = sum(c["chars_out"] for c in report["sources"].values())
+    tables = {"data report (documents, characters in/out)": rows}
+    if not p.sources:
+        tables = {"corpus sources (installed packages; characters before cleaning)":
+                  demo_corpus_sources(p.max_chars, p.zh_share), **tables}
     return str(out), {
         "headline": {"corpus characters (after cleaning, dedup)": chars,
                      "Chinese character share": round(report["zh_char_share"], 3)},
-        "tables": {"data report (documents, characters in/out)": rows},
-        "images": [str(out / "lengths.png")], **report.get("dedup", {})}
+        "tables": tables, "images": [str(out / "lengths.png")], **report.get("dedup", {})}
 
 
 def _stats_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
@@ -130,13 +152,37 @@ def pack(p: PackConfig, ctx: StageContext) -> tuple[str, dict[str, Any]]:
                    "train_tokens": sum(r["train tokens"] for r in rows)}
 
 
-@stage_kind("sft_data", SFTMixtureConfig)
-def sft_data(p: SFTMixtureConfig, ctx: StageContext) -> tuple[str, dict[str, Any]]:
-    """An SFT mixture (train.jsonl), a held-out skill test (skill_test.jsonl), DPO pairs (pairs.jsonl)."""
+class SFTDataStage(SFTMixtureConfig):
+    """The mixture, plus the demo's multi-turn data and RL prompts (files beside train.jsonl)."""
+
+    dialogues: int = Field(0, ge=0, description=(
+        "two-turn number-skill chats in dialogues.jsonl (training numbers only), for SFT beside train.jsonl"))
+
+
+def _skill_files(p: SFTDataStage, out: Path) -> dict[str, int]:
+    """dialogues.jsonl, skill_test_2turn.jsonl (the test's questions as second turns) and
+    rl_prompts.jsonl (the training skill questions with their answers); records per file."""
+    test = read_jsonl(out / "skill_test.jsonl")
+    train_numbers = sorted(set(range(100)) - numbers_asked(test))
+    dialogues = number_dialogues(p.dialogues, p.seed, train_numbers) if p.dialogues else []
+    train = read_jsonl(out / "train.jsonl") + dialogues
+    files = {"dialogues.jsonl": dialogues, "skill_test_2turn.jsonl": two_turn_test(test) if test else [],
+             "rl_prompts.jsonl": skill_prompts([r for r in train if "answer" in r])}
+    return {name: write_jsonl_atomic(out / name, rows) for name, rows in files.items()}
+
+
+@stage_kind("sft_data", SFTDataStage)
+def sft_data(p: SFTDataStage, ctx: StageContext) -> tuple[str, dict[str, Any]]:
+    """An SFT mixture (train.jsonl), a held-out skill test (skill_test.jsonl, and as second turns
+    in skill_test_2turn.jsonl), DPO pairs (pairs.jsonl), two-turn chats, RL prompts."""
     p = _in(p, "sft")
     made = run_sft_mixture(p)
-    return p.out, {"train_samples": made.train, "skill_test_samples": made.skill_test,
-                   "tables": {"SFT mixture": [{"part": k, "samples": n} for k, n in made.parts.items()]}}
+    written = _skill_files(p, Path(p.out))
+    rows = [{"part": k, "samples": n} for k, n in made.parts.items()]
+    if p.dialogues:
+        rows.append({"part": "two-turn number chats (dialogues.jsonl)", "samples": written["dialogues.jsonl"]})
+    return p.out, {"train_samples": made.train + written["dialogues.jsonl"], "skill_test_samples": made.skill_test,
+                   "rl_prompts": written["rl_prompts.jsonl"], "tables": {"SFT mixture": rows}}
 
 
 @stage_kind("mc_data", MCDataConfig)
