@@ -1,4 +1,5 @@
-"""`lmforge rm|rl CONFIG.yaml [key=value ...]`: reward models and GRPO, derived from their configs."""
+"""`lmforge rm|rl CONFIG.yaml [key=value ...]`: reward models and RL (GRPO, PPO, rejection
+sampling), derived from their configs."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ def _show_rl(r: RLResult, cfg: RLConfig) -> None:
         print(f"interrupted at step {r.train.step} (checkpoint saved; rerun to resume)")
         return
     fmt = lambda x: "n/a" if x is None else f"{x:.3f}"
+    if r.rejection is not None:
+        rs = r.rejection
+        print(f"done: best of {cfg.rejection.k} kept for {rs.kept} of {rs.prompts} prompts (mean reward "
+              f"{rs.mean_reward:.3f} -> best {rs.best_reward:.3f}), SFT {r.train.step} steps; model in {r.model_dir}")
+        return
     print(f"done: step {r.train.step}; mean reward {fmt(r.reward_first)} (first 5 steps) -> "
           f"{fmt(r.reward_last)} (last 5), kl {fmt(r.kl_last)}; model in {r.model_dir}")
 
@@ -30,7 +36,7 @@ def _show_rl(r: RLResult, cfg: RLConfig) -> None:
 RM = Verb(RMConfig, run_rm, config_file=True, show=_show_rm,
           help="reward model (Bradley-Terry on chosen/rejected pairs) saved as a transformers classifier")
 RL = Verb(RLConfig, run_rl, config_file=True, show=_show_rl,
-          help="reinforcement learning with rule rewards (GRPO)")
+          help="reinforcement learning (GRPO, PPO, rejection sampling) with rule, reward-model or judge rewards")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

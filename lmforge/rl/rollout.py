@@ -22,18 +22,31 @@ from lmforge.tokenizer.core import Tokenizer
 from lmforge.train.objectives import masked_token_logprobs
 
 
+def _prompt_messages(rec: dict[str, Any], prompt_key: str) -> list[dict] | None:
+    """The prompt of a record: `prompt_key` (text = one user turn, or a message list), else an
+    SFT-style `messages` list without its trailing assistant reply (e.g. a skill-test record)."""
+    if prompt_key in rec:
+        p = rec[prompt_key]
+        return [{"role": "user", "content": p}] if isinstance(p, str) else p
+    msgs = rec.get("messages")
+    if not isinstance(msgs, list):
+        return None
+    while msgs and isinstance(msgs[-1], dict) and msgs[-1].get("role") == "assistant":
+        msgs = msgs[:-1]
+    return msgs or None
+
+
 def read_prompts(files: list[str], tok: Tokenizer, prompt_key: str = "prompt",
                  answer_key: str = "answer") -> list[dict[str, Any]]:
-    """{"ids", "answer", "messages"} per record: the prompt (text = one user turn, or a message list) rendered
+    """{"ids", "answer", "messages"} per record: the prompt (see `_prompt_messages`) rendered
     with the chat template and a generation prompt; a bad record is an error naming file:line."""
     out = []
     for f in files:
         for where, rec in iter_jsonl(f, strict=True):
-            if prompt_key not in rec or answer_key not in rec:
-                raise UserError(f"{where}: a prompt record needs '{prompt_key}' and '{answer_key}', "
-                                f"has {sorted(rec)}")
-            p = rec[prompt_key]
-            msgs = [{"role": "user", "content": p}] if isinstance(p, str) else p
+            msgs = _prompt_messages(rec, prompt_key)
+            if msgs is None or answer_key not in rec:
+                raise UserError(f"{where}: a prompt record needs '{prompt_key}' (or SFT-style 'messages') and "
+                                f"'{answer_key}', has {sorted(rec)}")
             try:
                 ids, _ = render(tok, msgs, add_generation_prompt=True)
             except ChatFormatError as e:

@@ -1,4 +1,4 @@
-"""Fuzz cases of `rm` and `rl`: broken configs, pair and prompt records, bad reward rules."""
+"""Fuzz cases of `rm` and `rl`: broken configs, pair and prompt records, bad rewards and options."""
 
 from __future__ import annotations
 
@@ -35,7 +35,12 @@ def _rl_cases() -> list[Case]:
                  files={**good, "c.yaml": RL.replace("{kind: numeric}", "{kind: regex}")}),
             case("rl", "regex-broken", t, "pattern",
                  files={**good, "c.yaml": RL.replace("{kind: numeric}", "{kind: regex, pattern: '('}")}),
-            case("rl", "reward-kind-unknown", t, "kind", files={**good, "c.yaml": RL.replace("numeric", "judge")}),
+            case("rl", "reward-kind-unknown", t, "kind", files={**good, "c.yaml": RL.replace("numeric", "bogus")}),
+            case("rl", "reward-model-missing", t, "not a reward-model folder",
+                 files={**good, "c.yaml": RL.replace("{kind: numeric}", "{kind: model, path: {tmp}/nowhere}")}),
+            case("rl", "judge-without-url", t, "url", files={**good, "c.yaml": RL.replace("numeric", "judge")}),
+            case("rl", "ppo-cliprange-1", t + " algorithm=ppo ppo.cliprange=1", "cliprange", files=good),
+            case("rl", "rejection-k-1", t + " algorithm=rejection_sampling rejection.k=1", "rejection.k", files=good),
             case("rl", "group-not-dividing-batch", t + " grpo.group=3", "grpo.group", files=good),
             case("rl", "fsdp", t + " train.distributed=fsdp", "fsdp", files=good)]
 

@@ -1,15 +1,19 @@
-"""`lmforge rl` with algorithm ppo and rejection_sampling on the tiny model: a PPO run resumed
-in the middle of replaying a rollout (ppo.epochs 2) ends with the same weights as an
-uninterrupted one; its folder is a plain causal LM; rejection sampling keeps each prompt's best."""
+"""`lmforge rl` with algorithm ppo and rejection_sampling on the tiny model: a PPO run stopped in
+the middle of replaying a rollout (ppo.epochs 2), or SIGKILLed, and resumed ends with the same
+weights as an uninterrupted one; its folder is a plain causal LM; rejection sampling keeps each
+prompt's best."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from lmforge.model import load_model
 from lmforge.model.io import read_weights
 from lmforge.rl.run import RLConfig, run_rl
+from tests.fuzz.test_kill import kill_during
 from tests.rl.test_grpo_run import _prompts
 
 
@@ -22,26 +26,42 @@ def _cfg(tmp_path, base_dir, out, algorithm="ppo", **train):
                     train={"batch_size": 4, "lr": 1e-2, "device": "cpu", "schedule": "constant", **train})
 
 
-def test_ppo_resumed_mid_replay_matches_an_uninterrupted_run(tmp_path, base_dir):
-    """Stop after step 1 (the rollout's first of 2 epochs), resume to 3: the checkpoint carries
-    the rollout being replayed, so step 2 trains on the same experience as in one go."""
-    whole = run_rl(_cfg(tmp_path, base_dir, "whole", max_steps=3))
+def _killed_then_resumed(cfg: RLConfig, tmp_path) -> RLConfig:
+    """`lmforge rl` in a subprocess, SIGKILLed as soon as its first checkpoint is on disk (in the
+    middle of a step or of writing the next checkpoint), then resumed in this process."""
+    path = tmp_path / "killed.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    ckpts = Path(cfg.out) / "checkpoints"
+    landed = kill_during(["rl", str(path)], lambda: any(ckpts.glob("step-*/trainer_state.json")), 0.0)
+    assert landed, "the run finished before the kill"
+    return cfg
+
+
+def test_ppo_killed_or_stopped_mid_replay_resumes_to_the_same_weights(tmp_path, base_dir):
+    """Stopped after step 1 (the rollout's first of 2 epochs) and resumed to 4, or SIGKILLed
+    during the run and resumed: the checkpoint carries the rollout being replayed, so every run
+    ends with the weights of the uninterrupted one."""
+    whole = run_rl(_cfg(tmp_path, base_dir, "whole", max_steps=4))
     run_rl(_cfg(tmp_path, base_dir, "split", max_steps=1, save_every=1))
-    resumed = run_rl(_cfg(tmp_path, base_dir, "split", max_steps=3, save_every=1))
-    a, b = read_weights(whole.model_dir), read_weights(resumed.model_dir)
-    assert sorted(a) == sorted(b) and not any(k.startswith("v_head") for k in a)
-    assert max((a[k] - b[k]).abs().max().item() for k in a) == 0.0
+    resumed = run_rl(_cfg(tmp_path, base_dir, "split", max_steps=4, save_every=1))
+    killed = run_rl(_killed_then_resumed(_cfg(tmp_path, base_dir, "killed", max_steps=4, save_every=1), tmp_path))
+    a = read_weights(whole.model_dir)
+    assert not any(k.startswith("v_head") for k in a)
+    for other in (resumed, killed):
+        b = read_weights(other.model_dir)
+        assert other.train.step == 4 and sorted(a) == sorted(b)
+        assert max((a[k] - b[k]).abs().max().item() for k in a) == 0.0
     base = read_weights(base_dir)
     assert max((a[k] - base[k]).abs().max().item() for k in a) > 1e-3  # it did train
     rows = {k: [json.loads(x) for x in (tmp_path / k / "metrics.jsonl").read_text().splitlines()]
             for k in ("whole", "split")}
-    assert [r["ppo_epoch"] for r in rows["whole"]] == [1, 2, 1]
+    assert [r["ppo_epoch"] for r in rows["whole"]] == [1, 2, 1, 2]
     assert rows["whole"][0]["reward"] == rows["whole"][1]["reward"]  # one rollout, two updates
-    assert rows["whole"][1]["clip_ratio"] > 0 or rows["whole"][1]["approx_kl"] > 0  # the second sees a ratio != 1
+    assert rows["whole"][1]["approx_kl"] > 0  # the second update sees a ratio != 1
     keys = ("reward", "loss", "pg_loss", "vf_loss", "kl")
     assert [[r[k] for k in keys] for r in rows["split"]] == [[r[k] for k in keys] for r in rows["whole"]]
     load_model(whole.model_dir)  # a plain causal LM folder (no value head tensors)
-    ckpt = read_weights(tmp_path / "split" / "checkpoints" / "step-0000003" / "model")
+    ckpt = read_weights(tmp_path / "split" / "checkpoints" / "step-0000004" / "model")
     assert "v_head.weight" in ckpt  # checkpoints keep the value head for resuming
 
 
