@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from lmforge.recipes.kinds import StageContext, stage_kind
+from lmforge.recipes.stages.rl_plots import plot_reward_curve
 from lmforge.recipes.stages.training import (
     SkillTest,
     StageInterrupted,
@@ -85,6 +86,9 @@ def rl(p: RLStage, ctx: StageContext) -> tuple[str, dict[str, Any]]:
         raise StageInterrupted(f"{ctx.name} interrupted at step {r.train.step}")
     summary, headline = _training_summary(p, r, name)
     summary["metrics_file"] = str(ctx.out_dir / "metrics.jsonl")
+    png = plot_reward_curve(ctx.out_dir / "metrics.jsonl", ctx.out_dir / "reward.png", f"{ctx.name}: {name} reward")
+    if png is not None:
+        summary["images"] = [str(png)]
     if reward_before is not None:
         after = _policy_reward(p, str(r.model_dir))
         summary.update(heldout_reward_before=reward_before["mean_reward"], heldout_reward_after=after["mean_reward"],
