@@ -203,7 +203,9 @@ def scaling_plan(p: PlanConfig, ctx: StageContext) -> tuple[str, dict[str, Any]]
     summary: dict[str, Any] = {
         "budget_flops": f"{r.plan.flops:.3e}", "law": r.law.source,
         "headline": {"compute-optimal N*, D*": f"{human(r.plan.n_opt)} params, {human(r.plan.d_opt)} tokens",
-                     "predicted loss at (N*, D*)": f"{r.plan.loss:.3f} [{lo:.3f}, {hi:.3f}]"}}
+                     "predicted loss at (N*, D*)": f"{r.plan.loss:.3f} " + (
+                         f"[{lo:.3f}, {hi:.3f}] ({p.level:.0%} interval over the law's bootstrap refits)"
+                         if hi > lo else "(no interval: the law has no bootstrap refits)")}}
     if r.at is not None:
         summary["headline"][f"{r.at.label}: {human(r.at.n)} params on {human(r.at.d)} tokens"] = \
             f"predicted loss {r.at.loss:.3f}"
