@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "lmforge.cli.select",
     "lmforge.cli.recipes",
     "lmforge.cli.rl",
+    "lmforge.cli.distill",
 ]
 
 
