@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator
 
 import numpy as np
 
@@ -81,39 +81,48 @@ def part_paths(parts: str | Path, index: int) -> tuple[Path, Path]:
 
 
 def process_shard(task: ShardTask) -> ShardResult:
-    """Clean one shard; write its kept lines and keys to the parts folder; the counts."""
+    """Clean one shard a batch at a time; append each batch's kept lines to the part file and
+    keep only their keys (a shard may be a whole input file: its text is never all in memory)."""
     cleaner = Cleaner(steps=task.steps) if task.steps is not None else Cleaner()
     res = ShardResult(task.index, task.source)
     docs = task.texts.documents() if isinstance(task.texts, FileShard) else task.texts
-    ids, kept, langs, row = [], [], [], 0
-    for block in chunks(docs, max_docs=1000, max_chars=1 << 20):  # cleaned a batch at a time
-        res.docs_in += len(block)
-        res.chars_in += sum(map(len, block))
-        for cleaned in cleaner.clean_many(block):
-            if cleaned is None:
-                res.dropped_by_filters += 1
-            else:
-                ids.append(task.index << ROW_BITS | row)
-                kept.append(cleaned)
-            row += 1
-    langs = charclass.languages(*charclass.flags_many(kept)) if kept else []
+    jsonl, npz = part_paths(task.parts, task.index)
+    keys: list[dict[str, np.ndarray]] = []
+    row = 0
+    with open(jsonl, "wb") as out:
+        for block in chunks(docs, max_docs=1000, max_chars=1 << 20):
+            res.docs_in += len(block)
+            res.chars_in += sum(map(len, block))
+            cleaned = cleaner.clean_many(block)
+            ids = [task.index << ROW_BITS | (row + i) for i, t in enumerate(cleaned) if t is not None]
+            kept = [t for t in cleaned if t is not None]
+            res.dropped_by_filters += len(block) - len(kept)
+            row += len(block)
+            keys.append(_write_batch(out, ids, kept, task.dedup))
     res.steps = {k: vars(v) for k, v in cleaner.stats.items()}
     res.read = getattr(docs, "stats", None)
-    _write_part(task, ids, kept, langs)
+    np.savez(npz, **{k: np.concatenate([b[k] for b in keys]) if keys else _empty_keys(task.dedup)[k]
+                     for k in _empty_keys(task.dedup)})
     return res
 
 
-def _write_part(task: ShardTask, ids: list[int], kept: list[str], langs: list[str]) -> None:
-    """The kept lines as they go out, and their keys, in the parts folder."""
+def _empty_keys(dedup: DedupSettings | None) -> dict[str, np.ndarray]:
+    return _write_batch(None, [], [], dedup)
+
+
+def _write_batch(out: BinaryIO | None, ids: list[int], kept: list[str], dedup: DedupSettings | None
+                 ) -> dict[str, np.ndarray]:
+    """Write the kept lines as they go out; their keys, lengths, languages and line sizes."""
+    langs = charclass.languages(*charclass.flags_many(kept)) if kept else []
     lines = [(json.dumps({"text": t, "lang": lang}, ensure_ascii=False) + "\n").encode() for t, lang in zip(kept, langs)]
-    jsonl, npz = part_paths(task.parts, task.index)
-    jsonl.write_bytes(b"".join(lines))
-    keys = (DocKeys.of(ids, kept, task.dedup) if task.dedup else
+    if out is not None:
+        out.write(b"".join(lines))
+    keys = (DocKeys.of(ids, kept, dedup) if dedup else
             DocKeys(np.array(ids, dtype=np.uint64), np.zeros((len(ids), 2), np.uint64), np.zeros((len(ids), 0), np.uint32)))
-    np.savez(npz, ids=np.array(ids, dtype=np.uint64), exact=keys.exact, sigs=keys.sigs,
-             chars=np.array([len(t) for t in kept], dtype=np.int64),
-             lang=np.array([LANGS.index(x) for x in langs], dtype=np.uint8),
-             nbytes=np.array([len(x) for x in lines], dtype=np.int64))
+    return {"ids": np.array(ids, dtype=np.uint64), "exact": keys.exact.reshape(len(ids), 2), "sigs": keys.sigs,
+            "chars": np.array([len(t) for t in kept], dtype=np.int64),
+            "lang": np.array([LANGS.index(x) for x in langs], dtype=np.uint8),
+            "nbytes": np.array([len(x) for x in lines], dtype=np.int64)}
 
 
 def load_keys(parts: str | Path, index: int) -> DocKeys:
