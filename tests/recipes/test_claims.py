@@ -34,30 +34,32 @@ def test_seeds_control_must_be_an_arm(tmp_path):
 
 
 SOLAR_TINY = ["scale=demo", "stages.corpus.max_chars=40000", "stages.tokenizer.vocab_size=512",
-              'stages.base.train={"max_steps": 8, "batch_size": 4, "seq_len": 32, "warmup_steps": 1}'] + [
-    f'stages.{s}.train={{"max_steps": 4, "batch_size": 4, "seq_len": 32, "eval_every": 2}}'
-    for s in ("continue", "control", "repeat_continue", "moe")] + [
-    "stages.grow.seq_len=32", "stages.repeat.seq_len=32"]
+              'stages.base.train={"max_steps": 8, "batch_size": 4, "seq_len": 32, "warmup_steps": 1}',
+              'stages.seeds.train={"max_steps": 4, "batch_size": 4, "seq_len": 32, "eval_every": 2}',
+              "stages.seeds.workers=2", "stages.grow.seq_len=32", "stages.repeat.seq_len=32"]
 
 
 @pytest.mark.slow
 def test_solar_demo_scale_at_a_tiny_size(tmp_path):
     rec = run_recipe(load_recipe(recipes_dir() / "solar-dus.yaml", SOLAR_TINY, out=str(tmp_path)),
                      log=lambda m: None)
+    assert "continue" not in rec and "sft" not in rec  # the claim run: the seeds stage continues every arm
     summary = rec["seeds"]["summary"]
     rows = {r["arm"]: r for r in next(iter(summary["tables"].values()))}
     assert set(rows) == {"dense control", "DUS (2(n-m))", "2n repeat", "upcycled MoE"}
     assert all(r["seeds"] == 2 and r["steps"] == 4 for r in rows.values())
-    # the reruns are real: seed 1 trained its own copy, and its data order differs from seed 0's
-    for stage in ("control", "continue", "repeat_continue", "moe"):
-        assert (tmp_path / "seeds" / f"{stage}-seed1" / "model" / "config.json").is_file()
+    # every (arm, seed) trained its own copy (two at a time), and the seeds' data orders differ
+    for arm in ("dense-control", "DUS-2-n-m", "2n-repeat", "upcycled-MoE"):
+        for seed in (0, 1):
+            assert (tmp_path / "seeds" / f"{arm}-seed{seed}" / "model" / "config.json").is_file()
     finals = [float(v) for v in rows["DUS (2(n-m))"]["final val loss per seed"].split(", ")]
     assert finals[0] != finals[1]
     paired = "minus dense control, paired [95% t]"
     assert paired not in rows["dense control"] and all(paired in rows[a] for a in rows if a != "dense control")
-    # the control's start is the base itself; the grown models start from the grow stages' loss
+    # the control starts from the base itself; DUS from the grown model (its seam costs something)
     assert rows["DUS (2(n-m))"]["start val loss"] != rows["dense control"]["start val loss"]
     assert rows["upcycled MoE"]["params"] > rows["upcycled MoE"]["active params"]
+    assert rows["DUS (2(n-m))"]["params"] == rows["DUS (2(n-m))"]["active params"] > rows["dense control"]["params"]
     assert Path(summary["images"][0]).is_file()
     assert "DUS (2(n-m)) minus dense control" in (tmp_path / "report.md").read_text()
 

@@ -1,18 +1,23 @@
-"""Claims measured over seeds (issue 20): earlier `pretrain` stages rerun with more training seeds
-(the data order), each arm's final validation loss as a mean with a 95% t-interval over seeds,
-and each arm's difference to a control paired by seed. One table and one plot."""
+"""Claims measured over seeds (issue 20): several start models continued with *the same*
+pretraining schedule on the same data, each with several training seeds (the data order); each
+arm's final validation loss as a mean with a 95% t-interval over seeds, and its difference to a
+control arm paired by seed. One table and one plot. Runs go `workers` at a time, each in its own
+process (one thread each when several run)."""
 
 from __future__ import annotations
 
 import math
+import multiprocessing
+import re
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from pydantic import Field, model_validator
 
-from lmforge.config import read_yaml
 from lmforge.errors import UserError
 from lmforge.model import load_model
 from lmforge.model.flops import param_count
@@ -21,32 +26,37 @@ from lmforge.recipes.kinds import StageContext, StageParams, stage_kind
 from lmforge.recipes.stages.intervals import fmt, reads, t_interval
 from lmforge.recipes.stages.training import StageInterrupted
 from lmforge.report import read_metrics
-from lmforge.tokens.loader import TokenLoader
+from lmforge.tokens.loader import DataConfig, TokenLoader
+from lmforge.train.config import TrainConfig
 from lmforge.train.objectives import causal_lm
 from lmforge.train.pretrain import PretrainConfig, run_pretrain
 from lmforge.train.trainer import evaluate, pick_device
 
 
 class SeedsParams(StageParams):
-    stages: list[str] = Field(min_length=1, description="earlier pretrain stages (the arms), rerun with more seeds")
-    seeds: list[int] = Field(min_length=1, description="extra train.seed values; each stage's own seed counts too")
-    control: str | None = Field(None, description="one of `stages`: every other arm's final loss minus "
+    models: dict[str, str] = Field(min_length=1, description="arm -> start model folder; every arm is "
+                                                             "continued with the same data and schedule")
+    data: DataConfig = Field(description="packed data (the same for every arm)")
+    train: TrainConfig = Field(description="the continued-pretraining schedule (its seed is replaced by each of `seeds`)")
+    seeds: list[int] = Field([0, 1], min_length=1, description="train.seed values: each arm runs once per seed")
+    control: str | None = Field(None, description="one of `models`: every other arm's final loss minus "
                                                   "the control's, paired by seed")
-    labels: dict[str, str] = Field(default_factory=dict, description="stage -> its name in the table and plot")
+    workers: int = Field(1, gt=0, description="runs at once, each in its own process")
     title: str = "validation loss over seeds"
 
     @model_validator(mode="after")
     def _control(self) -> "SeedsParams":
-        if self.control is not None and self.control not in self.stages:
-            raise UserError(f"control: {self.control!r} is not one of stages {self.stages}")
+        if self.control is not None and self.control not in self.models:
+            raise UserError(f"control: {self.control!r} is not one of models {list(self.models)}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise UserError(f"seeds: {self.seeds} repeats a seed")
         return self
 
 
 @dataclass
 class Arm:
-    stage: str
     label: str
-    cfg: PretrainConfig
+    folder: str
     start_loss: float
     curves: dict[int, list[tuple[int, float]]] = field(default_factory=dict)  # seed -> (step, val loss)
 
@@ -54,53 +64,54 @@ class Arm:
         return {s: c[-1][1] for s, c in self.curves.items() if c}
 
 
-def stage_config(stage_dir: Path) -> PretrainConfig:
-    """The config a pretrain stage ran with (its `config.yaml`)."""
-    f = stage_dir / "config.yaml"
-    if not f.is_file():
-        raise UserError(f"seeds: {stage_dir.name} is not a finished pretrain stage (no {f})")
-    return PretrainConfig.model_validate(read_yaml(f))
-
-
-def start_loss(cfg: PretrainConfig) -> float:
-    """The start model's validation loss on the batches the training run evaluates on."""
-    val = TokenLoader(cfg.data, cfg.train.seq_len, cfg.train.batch_size, split="val")
-    device = pick_device(cfg.train.device)
-    model = load_model(cfg.model.path).to(device)
-    return evaluate(model, causal_lm, val.eval_batches(cfg.train.eval_batches), device, nullcontext,
-                    cfg.train.eval_batches)[0]
+def start_loss(folder: str, p: SeedsParams) -> float:
+    """The start model's validation loss on the batches every run evaluates on."""
+    val = TokenLoader(p.data, p.train.seq_len, p.train.batch_size, split="val")
+    device = pick_device(p.train.device)
+    return evaluate(load_model(folder).to(device), causal_lm, val.eval_batches(p.train.eval_batches), device,
+                    nullcontext, p.train.eval_batches)[0]
 
 
 def _curve(metrics_file: Path) -> list[tuple[int, float]]:
     return [(r["step"], r["val_loss"]) for r in read_metrics(metrics_file) if "val_loss" in r]
 
 
-def rerun(cfg: PretrainConfig, seed: int, out: Path, name: str) -> list[tuple[int, float]]:
-    """The stage's training again with another seed; its validation curve."""
-    again = cfg.model_copy(update={"out": str(out), "train": cfg.train.model_copy(update={"seed": seed})})
-    result, _ = run_pretrain(again, created_by=f"lmforge run: {name} (seed {seed})")
+def train_one(cfg: PretrainConfig, name: str, threads: int = 0) -> list[tuple[int, float]]:
+    """One arm with one seed (resumes from its checkpoints); its validation curve."""
+    if threads:
+        torch.set_num_threads(threads)
+    result, _ = run_pretrain(cfg, created_by=f"lmforge run: {name}")
     if result.interrupted:
-        raise StageInterrupted(f"{name} seed {seed} interrupted at step {result.step}")
-    return _curve(out / "metrics.jsonl")
+        raise StageInterrupted(f"{name} interrupted at step {result.step}")
+    return _curve(Path(cfg.out) / "metrics.jsonl")
 
 
-def run_arm(p: SeedsParams, stage: str, ctx: StageContext) -> Arm:
-    cfg = stage_config(ctx.run_dir / stage)
-    if cfg.train.seed in p.seeds:
-        raise UserError(f"seeds: {stage} already ran with seed {cfg.train.seed}; give other seeds")
-    arm = Arm(stage, p.labels.get(stage, stage), cfg, start_loss(cfg))
-    arm.curves[cfg.train.seed] = _curve(ctx.run_dir / stage / "metrics.jsonl")
-    for seed in p.seeds:
-        arm.curves[seed] = rerun(cfg, seed, ctx.out_dir / f"{stage}-seed{seed}", f"{ctx.name}/{stage}")
-    return arm
+def run_configs(p: SeedsParams, ctx: StageContext) -> dict[tuple[str, int], PretrainConfig]:
+    """(arm, seed) -> the pretrain config of that run, in the stage's folder."""
+    return {(label, seed): PretrainConfig(
+        out=str(ctx.out_dir / f"{re.sub(r'[^A-Za-z0-9]+', '-', label).strip('-')}-seed{seed}"),
+        model={"path": folder}, data=p.data, train=p.train.model_copy(update={"seed": seed}))
+        for label, folder in p.models.items() for seed in p.seeds}
 
 
-def _row(arm: Arm, control: Arm | None) -> dict[str, Any]:
-    shape = load_config(arm.cfg.model.path)
+def run_all(p: SeedsParams, ctx: StageContext) -> dict[tuple[str, int], list[tuple[int, float]]]:
+    """Every (arm, seed) run: in this process, or `workers` processes at once."""
+    cfgs = run_configs(p, ctx)
+    name = lambda key: f"{ctx.name}/{key[0]} seed {key[1]}"  # noqa: E731
+    if p.workers == 1:
+        return {key: train_one(cfg, name(key)) for key, cfg in cfgs.items()}
+    threads = max(1, (torch.get_num_threads() or 1) // p.workers)
+    with ProcessPoolExecutor(p.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {key: pool.submit(train_one, cfg, name(key), threads) for key, cfg in cfgs.items()}
+        return {key: f.result() for key, f in futures.items()}
+
+
+def _row(arm: Arm, control: Arm | None, steps: int) -> dict[str, Any]:
+    shape = load_config(arm.folder)
     finals = arm.finals()
     row: dict[str, Any] = {
         "arm": arm.label, "params": param_count(shape), "active params": param_count(shape, True),
-        "steps": arm.cfg.train.max_steps, "seeds": len(finals), "start val loss": round(arm.start_loss, 4),
+        "steps": steps, "seeds": len(finals), "start val loss": round(arm.start_loss, 4),
         "final val loss per seed": ", ".join(f"{v:.4f}" for v in finals.values()),
         "final mean [95% t]": fmt(*t_interval(list(finals.values())), digits=4),
         "spread (max - min)": round(max(finals.values()) - min(finals.values()), 4)}
@@ -152,15 +163,14 @@ def plot(arms: list[Arm], title: str, warmup: int, png: Path) -> Path:
 
 @stage_kind("seeds", SeedsParams)
 def seeds(p: SeedsParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
-    """Earlier pretrain stages rerun with more seeds: final val loss mean, 95% t-interval, paired
-    differences to the control; a table and a plot."""
-    missing = [s for s in p.stages if s not in ctx.summaries]
-    if missing:
-        raise UserError(f"seeds: {missing} are not earlier stages (earlier: {list(ctx.summaries)})")
-    arms = [run_arm(p, s, ctx) for s in p.stages]
-    control = next((a for a in arms if a.stage == p.control), None)
-    rows = [_row(a, control) for a in arms]
-    png = plot(arms, p.title, arms[0].cfg.train.warmup_steps, ctx.out_dir / "seeds.png")
+    """Every start model continued with the same schedule, once per seed: final val loss mean,
+    95% t-interval, paired differences to the control; a table and a plot."""
+    arms = {label: Arm(label, folder, start_loss(folder, p)) for label, folder in p.models.items()}
+    for (label, seed), curve in run_all(p, ctx).items():
+        arms[label].curves[seed] = curve
+    control = arms.get(p.control) if p.control else None
+    rows = [_row(a, control, p.train.max_steps) for a in arms.values()]
+    png = plot(list(arms.values()), p.title, p.train.warmup_steps, ctx.out_dir / "seeds.png")
     headline = {f"{r['arm']} minus {control.label}, final val loss ({r['seeds']} seeds, paired, 95% t)":
                 f"{r[f'minus {control.label}, paired [95% t]']}: {r['reads']}"
                 for r in rows if control is not None and "reads" in r}
