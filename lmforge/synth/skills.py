@@ -75,17 +75,28 @@ def numbers_asked(records: list[dict[str, Any]]) -> set[int]:
             for m in re.findall(r"\d+", msg["content"])}
 
 
-def number_dialogues(count: int, seed: int = 0, numbers: range | list[int] = range(100)) -> list[dict[str, Any]]:
+def number_dialogues(count: int, seed: int = 0, numbers: range | list[int] = range(100),
+                     others: list[dict[str, Any]] = (), other_share: float = 0.3) -> list[dict[str, Any]]:
     """`count` two-turn SFT conversations: two number-reading questions (each in either language)
-    and their answers in one chat; `answer` is the second reply (the first is `first_answer`)."""
+    and their answers in one chat; each turn is instead one of `others` (e.g. self-cognition
+    chats, `messages` records) with probability `other_share`. `answer` is the second reply when
+    it is a number reading; the first reply is `first_answer`."""
+    rng = random.Random(seed)
     firsts, seconds = number_skill(count, seed * 7919 + 1, numbers), number_skill(count, seed * 7919 + 2, numbers)
-    return [second_turn(a, b) for a, b in zip(firsts, seconds)]
+
+    def pick(rec: dict[str, Any]) -> dict[str, Any]:
+        return rng.choice(others) if others and rng.random() < other_share else rec
+
+    return [second_turn(pick(a), pick(b)) for a, b in zip(firsts, seconds)]
 
 
 def second_turn(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
-    """`second`'s question asked as the next turn of `first`'s chat (whose answer is the reference)."""
-    return {"messages": first["messages"][:2] + second["messages"][:2], "answer": second["answer"],
-            "first_answer": first["answer"], "lang": second["lang"]}
+    """`second`'s chat asked as the next turns of `first`'s (whose replies are the reference ones)."""
+    out = {"messages": first["messages"] + second["messages"], "first_answer": first["messages"][-1]["content"],
+           "lang": second.get("lang")}
+    if "answer" in second:
+        out["answer"] = second["answer"]
+    return out
 
 
 def two_turn_test(test: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -42,6 +42,12 @@ def test_two_turn_chats_ask_only_the_given_numbers():
     assert {c["lang"] for c in chats} == {"zh", "en"}
     # both turns vary on their own: some chats switch language between the turns
     assert any(("English" in c["messages"][0]["content"]) != ("English" in c["messages"][2]["content"]) for c in chats)
+    who = [{"messages": [{"role": "user", "content": "Who are you?"}, {"role": "assistant", "content": "me"}]}]
+    mixed = number_dialogues(200, seed=3, numbers=train, others=who)
+    firsts = [c for c in mixed if c["messages"][0]["content"] == "Who are you?"]
+    seconds = [c for c in mixed if c["messages"][2]["content"] == "Who are you?"]
+    assert 30 < len(firsts) < 90 and 30 < len(seconds) < 90  # about 30% of each turn
+    assert all("answer" not in c for c in seconds) and all(c["first_answer"] == "me" for c in firsts)
 
 
 def test_two_turn_test_asks_the_same_questions_second():

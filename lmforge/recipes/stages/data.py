@@ -22,6 +22,7 @@ from lmforge.data.pipeline import write_jsonl_atomic
 from lmforge.data.read import expand, read_documents
 from lmforge.recipes.kinds import StageContext, StageParams, stage_kind
 from lmforge.select.entropy import SelectConfig, run_select
+from lmforge.sft.data import to_messages
 from lmforge.sft.prepare import SFTMixtureConfig, run_sft_mixture
 from lmforge.synth.mc_data import MCDataConfig, run_mc_data
 from lmforge.synth.skills import (
@@ -156,7 +157,8 @@ class SFTDataStage(SFTMixtureConfig):
     """The mixture, plus the demo's multi-turn data and RL prompts (files beside train.jsonl)."""
 
     dialogues: int = Field(0, ge=0, description=(
-        "two-turn number-skill chats in dialogues.jsonl (training numbers only), for SFT beside train.jsonl"))
+        "two-turn chats in dialogues.jsonl (number questions of the training numbers; about 30% of the turns "
+        "are the mixture's other chats, e.g. self-cognition), for SFT beside train.jsonl"))
 
 
 def _skill_files(p: SFTDataStage, out: Path) -> dict[str, int]:
@@ -164,8 +166,10 @@ def _skill_files(p: SFTDataStage, out: Path) -> dict[str, int]:
     rl_prompts.jsonl (the training skill questions with their answers); records per file."""
     test = read_jsonl(out / "skill_test.jsonl")
     train_numbers = sorted(set(range(100)) - numbers_asked(test))
-    dialogues = number_dialogues(p.dialogues, p.seed, train_numbers) if p.dialogues else []
-    train = read_jsonl(out / "train.jsonl") + dialogues
+    train = read_jsonl(out / "train.jsonl")
+    others = [{"messages": to_messages(r), "lang": r.get("lang")} for r in train if "answer" not in r]
+    dialogues = number_dialogues(p.dialogues, p.seed, train_numbers, others) if p.dialogues else []
+    train += dialogues
     files = {"dialogues.jsonl": dialogues, "skill_test_2turn.jsonl": two_turn_test(test) if test else [],
              "rl_prompts.jsonl": skill_prompts([r for r in train if "answer" in r])}
     return {name: write_jsonl_atomic(out / name, rows) for name, rows in files.items()}

@@ -22,6 +22,7 @@ def plot_reward_curve(metrics_file: str | Path, out_png: Path, title: str, windo
     ax.plot(steps, rewards, alpha=0.35, label="mean reward of the step's rollouts")
     ax.plot(steps, _running_mean(rewards, window), label=f"running mean ({window} steps)")
     ax.set_xlabel("RL step")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("reward (the rules' weighted sum)")
     ax.set_title(title)
     kl = [(r["step"], r["kl"]) for r in rows if "kl" in r]
