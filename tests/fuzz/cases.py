@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import Counter
 
 from lmforge.cli import build_parser, subcommands
-from tests.fuzz import cases_data, cases_model, cases_rl, cases_train
+from tests.fuzz import cases_data, cases_distill, cases_model, cases_rl, cases_train
 from tests.fuzz.case import Case
 
-CASES: list[Case] = [*cases_data.CASES, *cases_model.CASES, *cases_train.CASES, *cases_rl.CASES]
+CASES: list[Case] = [*cases_data.CASES, *cases_model.CASES, *cases_train.CASES, *cases_rl.CASES,
+                     *cases_distill.CASES]
 
 
 def cli_verbs() -> list[str]:
