@@ -41,7 +41,7 @@ class RunOutcome:
 Runner = Callable[[PretrainConfig], RunOutcome]
 
 
-def _numbers(value: Any) -> Any:
+def number_list(value: Any) -> Any:
     """`2,4,6` or `[2, 4, 6]` or `[1e6, 2e6]` -> a list of ints."""
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list):
@@ -76,7 +76,7 @@ class SweepConfig(BaseModel):
     head_dim: int = Field(64, gt=0, description="attention head width")
     out: str = Field(description="sweep folder (results.csv, runs/)")
 
-    _split = field_validator("depths", "tokens", mode="before")(_numbers)
+    _split = field_validator("depths", "tokens", mode="before")(number_list)
 
     @field_validator("depths", "tokens")
     @classmethod
@@ -87,11 +87,16 @@ class SweepConfig(BaseModel):
 
     def settings(self) -> dict[str, Any]:
         """The base pretrain settings: the file (if any) with `pretrain` over it."""
-        data = _merged(read_yaml(self.base) if self.base else {}, self.pretrain)
-        if "preset" not in (data.get("model") or {}):
-            where = self.base or "pretrain"
-            raise UserError(f"{where}: model.preset is required for a sweep (sizes come from depths)")
-        return data
+        return sweep_settings(self.base, self.pretrain)
+
+
+def sweep_settings(base: str | None, pretrain: dict[str, Any]) -> dict[str, Any]:
+    """A sweep's pretrain settings: the `base` YAML (if any) with `pretrain` over it."""
+    data = _merged(read_yaml(base) if base else {}, pretrain)
+    if "preset" not in (data.get("model") or {}):
+        where = base or "pretrain"
+        raise UserError(f"{where}: model.preset is required for a sweep (sizes come from depths)")
+    return data
 
 
 def size_overrides(depth: int, aspect: int = 64, head_dim: int = 64, kv_ratio: int = 1) -> dict[str, int]:
@@ -154,22 +159,42 @@ def sweep_grid(base: dict[str, Any], depths: Sequence[int], token_budgets: Seque
     `base` is a `lmforge pretrain` config (dict); its model preset supplies vocab and the other
     fields, its train section the batch and seq_len; max_steps comes from each budget.
     """
+    points = [(d, t) for d in depths for t in token_budgets]
+    return sweep_points(base, points, out_dir, aspect, head_dim, runner)
+
+
+def point_config(base: dict[str, Any], depth: int, budget: int, run_dir: Path, aspect: int = 64,
+                 head_dim: int = 64, batch_size: int | None = None) -> PretrainConfig:
+    """The pretrain config of one point: the depth's shape, max_steps from the token budget (and
+    the batch, when the point sets its own)."""
+    model = {**base["model"], **size_overrides(depth, aspect, head_dim)}
+    train = {**base.get("train", {}), **({"batch_size": batch_size} if batch_size else {})}
+    cfg = PretrainConfig.model_validate({**base, "model": model, "out": str(run_dir), "train": train})
+    train = {**train, "max_steps": max(1, budget // cfg.train.tokens_per_step())}
+    return PretrainConfig.model_validate({**base, "model": model, "out": str(run_dir), "train": train})
+
+
+def point_shape(cfg: PretrainConfig) -> ModelConfig:
+    """The model shape a point's config trains (vocabulary from its packed data)."""
+    vocab = read_manifest(cfg.data.path)["vocab_size"]
+    return preset(cfg.model.preset, **{"vocab_size": vocab, **cfg.model.overrides()})
+
+
+def sweep_points(base: dict[str, Any], points: Sequence[tuple[int, ...]], out_dir: str | Path,
+                 aspect: int = 64, head_dim: int = 64, runner: Runner | None = None) -> Path:
+    """Train every (depth, tokens) or (depth, tokens, batch_size) point not yet in
+    out_dir/results.csv; returns the CSV path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / "results.csv"
     done = _done(csv_path)
     runner = runner or pretrain_runner
-    points = [(d, t) for d in depths for t in token_budgets]
-    for depth, budget in tqdm(points, desc="scaling sweep", unit="run"):
+    for depth, budget, *batch in tqdm(points, desc="scaling sweep", unit="run"):
         if (depth, budget) in done:
             continue
         run_dir = out_dir / "runs" / f"d{depth}-t{budget}"
-        model = {**base["model"], **size_overrides(depth, aspect, head_dim)}
-        cfg = PretrainConfig.model_validate({**base, "model": model, "out": str(run_dir)})
-        train = {**base.get("train", {}), "max_steps": max(1, budget // cfg.train.tokens_per_step())}
-        cfg = PretrainConfig.model_validate({**base, "model": model, "out": str(run_dir), "train": train})
-        vocab = read_manifest(cfg.data.path)["vocab_size"]
-        mcfg = preset(cfg.model.preset, **{"vocab_size": vocab, **cfg.model.overrides()})
+        cfg = point_config(base, depth, budget, run_dir, aspect, head_dim, *batch)
+        mcfg = point_shape(cfg)
         t0 = time.time()
         outcome = runner(cfg)
         _append(csv_path, {
@@ -178,7 +203,34 @@ def sweep_grid(base: dict[str, Any], depths: Sequence[int], token_budgets: Seque
             "FLOPs": flops_per_token(mcfg, cfg.train.seq_len) * outcome.tokens,
             "final_val_loss": outcome.final_val_loss, "best_val_loss": outcome.best_val_loss,
             "loss": outcome.final_val_loss, "wall_s": round(time.time() - t0, 2), "run_dir": str(run_dir)})
+        done.add((depth, budget))
     return csv_path
+
+
+def isoflop_points(base: dict[str, Any], depths: Sequence[int], flops: Sequence[float], aspect: int = 64,
+                   head_dim: int = 64, min_steps: int = 1, max_steps: int | None = None,
+                   steps: int | None = None) -> list[tuple[int, int, int]]:
+    """Chinchilla approach 2: for each FLOPs budget C, each depth trained on C / FLOPs-per-token
+    tokens: (depth, tokens, batch_size) points. With `steps`, every point takes that many optimizer
+    steps and its batch (rows) comes from the budget, so a bigger model is not also a less-trained
+    one; points whose batch would be under one row are left out. Without it, the base batch is kept
+    and points outside [min_steps, max_steps] steps are left out (a model too big for the budget
+    barely warms up, one too small costs many cheap steps)."""
+    points = []
+    for c in flops:
+        for depth in depths:
+            cfg = point_config(base, depth, 10**12, Path("."), aspect, head_dim)  # any budget: the shape
+            tokens = c / flops_per_token(point_shape(cfg), cfg.train.seq_len)
+            per_row = cfg.train.tokens_per_step() // cfg.train.batch_size  # tokens of one row, one step
+            if steps is not None:
+                rows = round(tokens / (steps * per_row))
+                if rows >= 1:
+                    points.append((depth, steps * rows * per_row, rows))
+                continue
+            n = int(tokens / cfg.train.tokens_per_step())
+            if n >= min_steps and (max_steps is None or n <= max_steps):
+                points.append((depth, n * cfg.train.tokens_per_step(), cfg.train.batch_size))
+    return points
 
 
 def run_sweep(cfg: SweepConfig, runner: Runner | None = None) -> Path:
