@@ -82,9 +82,13 @@ class DocKeys:
 def confirmed(a: np.ndarray, b: np.ndarray, ids: np.ndarray, sigs: np.ndarray,
               threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """The pairs whose estimated Jaccard is >= threshold (`ids` sorted, rows of `sigs`)."""
-    ia, ib = np.searchsorted(ids, a), np.searchsorted(ids, b)
-    ok = jaccard(sigs[ia], sigs[ib]) >= threshold
+    ok = similar(a, b, ids, sigs, threshold)
     return a[ok], b[ok]
+
+
+def similar(a: np.ndarray, b: np.ndarray, ids: np.ndarray, sigs: np.ndarray, threshold: float) -> np.ndarray:
+    """For each pair a[i]-b[i]: is its estimated Jaccard >= threshold (`ids` sorted, rows of `sigs`)."""
+    return jaccard(sigs[np.searchsorted(ids, a)], sigs[np.searchsorted(ids, b)]) >= threshold
 
 
 def near_pairs(keys: DocKeys, s: DedupSettings) -> tuple[np.ndarray, np.ndarray]:
