@@ -17,6 +17,7 @@ from lmforge.rl.evaluate import policy_reward
 from lmforge.rl.reward_model import RMConfig, run_rm
 from lmforge.rl.run import RLConfig, RLResult, run_rl
 from lmforge.rl.toydata import RLHFDataConfig, run_rlhf_data
+from lmforge.stats import change, rate
 from lmforge.train.trainer import pick_device
 
 _NAMES = {"grpo": "GRPO", "ppo": "PPO", "rejection_sampling": "rejection sampling"}
@@ -98,6 +99,7 @@ def rl(p: RLStage, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     if before is not None:
         after = model_skill_scores(r.model_dir, p.skill_test)
         summary.update(skill_accuracy_before=before["accuracy"], skill_accuracy_after=after["accuracy"])
-        headline[f"skill exact match before -> after {name}"] = f"{before['accuracy']:.2f} -> {after['accuracy']:.2f}"
+        headline[f"skill exact match before -> after {name}"] = change(rate(before["accuracy"], before["n"]),
+                                                                       rate(after["accuracy"], after["n"]))
     summary["headline"] = headline
     return str(r.model_dir), summary
