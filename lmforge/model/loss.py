@@ -94,7 +94,7 @@ def _liger():
 
 
 def resolve_impl(impl: LossImpl, device: torch.device) -> str:
-    """'auto' is Liger on CUDA when installed, else our chunked loss (full logits when they fit in one chunk)."""
+    """'auto' is Liger on CUDA when installed, else our chunked loss."""
     if impl == "liger" and _liger() is None:
         raise UserError("loss_impl: liger needs liger-kernel: pip install 'lmforge[liger]'")
     if impl != "auto":
@@ -104,12 +104,10 @@ def resolve_impl(impl: LossImpl, device: torch.device) -> str:
 
 def use_full_logits(impl: LossImpl, n_tokens: int, vocab_size: int, device: torch.device,
                     chunk: int | None = None) -> bool:
-    """Whether the plain logits path runs: asked for, or under 'auto' on the chunked path when
-    all `n_tokens` fit in one chunk (chunking would save nothing there)."""
-    if impl == "full":
-        return True
-    fits = n_tokens <= (chunk or chunk_tokens(vocab_size))
-    return impl == "auto" and resolve_impl(impl, device) == "chunked" and fits
+    """Whether the plain logits path runs: only when asked for. Even when all `n_tokens` fit in
+    one chunk, the chunked path is the faster one (its gradients come out of the forward pass:
+    no log-softmax backward, no separate pass over the logits), so 'auto' never picks 'full'."""
+    return impl == "full"
 
 
 @torch.compiler.disable

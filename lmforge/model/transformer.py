@@ -15,7 +15,7 @@ from lmforge.model.rope import base_inv_freq, inv_freq as scaled_inv_freq
 from lmforge.model.activations import ACTIVATIONS
 from lmforge.model.cache import KVCache
 from lmforge.model.config import ModelConfig
-from lmforge.model.loss import (LossImpl, linear_cross_entropy, masked_logprobs, token_logprobs,
+from lmforge.model.loss import (IGNORE, LossImpl, linear_cross_entropy, masked_logprobs, token_logprobs,
                                 use_full_logits)
 from lmforge.model.moe import SparseMoeBlock
 
@@ -34,6 +34,9 @@ class RMSNorm(nn.Module):
         self.variance_epsilon = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == self.weight.dtype == torch.float32 and not torch.is_autocast_enabled(x.device.type):
+            # one op with the same numbers (no autocast: its cast policy for rms_norm is not ours)
+            return F.rms_norm(x, self.weight.shape, self.weight, self.variance_epsilon)
         dtype = x.dtype
         x = x.float()
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)
@@ -53,12 +56,14 @@ class RotaryEmbedding(nn.Module):
         self.register_buffer("inv_freq_2d", base_inv_freq(half, cfg.rope_theta), persistent=False)
 
     def forward(self, position_ids: torch.Tensor, dtype: torch.dtype):
+        """cos and sin tables (B, [2,] T, d); sin has its first half negated (see apply_rope)."""
         inv = self.inv_freq_2d if position_ids.dim() == 3 else self._inv_freq(position_ids)
         freqs = position_ids[..., None].float() * inv  # (B, [2,] T, d/2)
-        emb = torch.cat((freqs, freqs), dim=-1)
+        cos, sin = freqs.cos(), freqs.sin()
+        cos, sin = torch.cat((cos, cos), dim=-1), torch.cat((-sin, sin), dim=-1)
         if self.attention_scaling != 1.0:
-            return (emb.cos() * self.attention_scaling).to(dtype), (emb.sin() * self.attention_scaling).to(dtype)
-        return emb.cos().to(dtype), emb.sin().to(dtype)
+            cos, sin = cos * self.attention_scaling, sin * self.attention_scaling
+        return cos.to(dtype), sin.to(dtype)
 
     def _inv_freq(self, position_ids: torch.Tensor) -> torch.Tensor:
         rs = self.config.rope_scaling
@@ -70,19 +75,16 @@ class RotaryEmbedding(nn.Module):
         return scaled_inv_freq(self.config, seq_len)[0].to(self.inv_freq.device)
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x (B, H, T, hd); cos/sin (B, T, hd), or (B, 2, T, hd/2) for 2D positions."""
+    """x (B, H, T, hd); cos/sin (B, T, hd), or (B, 2, T, hd/2) for 2D positions, as
+    RotaryEmbedding gives them: rotate-half RoPE, x * cos + cat(-x2, x1) * sin, written as
+    x * cos + cat(x2, x1) * cat(-sin1, sin2) (one roll instead of a negation and a concatenation)."""
     if cos.dim() == 4:
         a, b = x.chunk(2, dim=-1)
         return torch.cat((apply_rope(a, cos[:, 0], sin[:, 0]),
                           apply_rope(b, cos[:, 1], sin[:, 1])), dim=-1)
     cos, sin = cos[:, None], sin[:, None]  # broadcast over heads
-    return x * cos + _rotate_half(x) * sin
+    return x * cos + x.roll(x.shape[-1] // 2, dims=-1) * sin
 
 
 class Attention(nn.Module):
@@ -316,10 +318,11 @@ class CausalLM(nn.Module):
         vocab = self.config.vocab_size
         if type(self.lm_head) is not nn.Linear or use_full_logits(  # e.g. an adapter-wrapped head
                 self.loss_impl, target.numel(), vocab, hidden.device, self.loss_chunk_tokens):
-            logits = self.lm_head(hidden)[:, :-1]  # whole rows through the head, as generation does
+            # whole rows through the head, as generation does; the labels shift, not the logits
+            logits, shifted = self.lm_head(hidden), F.pad(labels[:, 1:], (0, 1), value=IGNORE)
             if output == "token_logprobs":
-                return masked_logprobs(logits, target)
-            return causal_lm_loss(logits, target, shift=False)
+                return masked_logprobs(logits, shifted)[:, :-1]
+            return causal_lm_loss(logits, shifted, shift=False)
         if output == "token_logprobs":
             return token_logprobs(h, self.lm_head.weight, target, self.loss_chunk_tokens)
         if output != "loss":
