@@ -43,6 +43,7 @@ class ArmsParams(StageParams):
     mc: str = Field(description="C-Eval-format folder (mc_data stage): multiple-choice accuracy")
     treatment: str = Field(description="the label whose gain is claimed (e.g. the entropy band)")
     controls: list[str] = Field(description="labels it is compared with (random subset, all data)")
+    reference: str | None = Field(None, description="the start model's label: each arm's skill change from it too")
 
 
 def score_model(model_dir: str, skill_test: str, mc: str, out: Path) -> dict[str, dict[str, Any]]:
@@ -80,6 +81,9 @@ def sft_arms(p: ArmsParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     for control in p.controls:
         for key, what in (("skill", "skill exact match"), ("mc", "MC accuracy")):
             headline[f"{what}: {control} -> {p.treatment}"] = change(scores[control][key], scores[p.treatment][key])
+    for arm in [a for a in scores if p.reference and a != p.reference]:  # what each arm learned at all
+        headline[f"skill exact match: {p.reference} -> {arm}"] = change(scores[p.reference]["skill"],
+                                                                          scores[arm]["skill"])
     png = plot_arms(scores, ctx.out_dir / "arms.png")
     rows = [_row(label, s, p.data.get(label)) for label, s in scores.items()]
     return str(png), {"headline": headline, "scores": scores, "images": [str(png)],
