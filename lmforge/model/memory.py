@@ -77,14 +77,16 @@ def activation_bytes(cfg: ModelConfig, shape: TrainShape, checkpointing: bool) -
 
 def logits_bytes(cfg: ModelConfig, shape: TrainShape, impl: str) -> float:
     """The output layer's transient peak. Full: fp32 logits, their log-softmax and its gradient
-    (plus the bf16 logits under autocast). Chunked: one chunk's logits and softmax-gradient, the
-    hidden-state gradient, and the head's fp32 gradient computed during the forward pass."""
+    (plus the bf16 logits under autocast). Chunked: one chunk's fp32 logits, which become its
+    softmax-gradient in place (plus a bf16 copy of them under autocast), the hidden-state
+    gradient, and the head's fp32 gradient computed during the forward pass."""
     tokens = shape.seq_len * shape.batch_size
     v, h = cfg.vocab_size, cfg.hidden_size
+    bf16 = 2.0 if shape.precision == "bf16" else 0.0
     if impl == "full":
-        return tokens * v * (3 * 4.0 + (2.0 if shape.precision == "bf16" else 0.0))
+        return tokens * v * (3 * 4.0 + bf16)
     chunk = min(tokens, shape.loss_chunk_tokens or chunk_tokens(v))
-    return 2 * chunk * v * 4.0 + tokens * h * 4.0 + v * h * 4.0
+    return chunk * v * (4.0 + bf16) + tokens * h * 4.0 + v * h * 4.0
 
 
 def estimate_training_memory(cfg: ModelConfig, shape: TrainShape) -> MemoryEstimate:
