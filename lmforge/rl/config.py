@@ -53,6 +53,9 @@ class PPOOptions(BaseModel):
     lam: float = Field(0.95, ge=0, le=1, description="GAE lambda")
     epochs: int = Field(1, gt=0, description="optimizer steps on each rollout (PPO epochs; 1: one update)")
     whiten_advantages: bool = Field(True, description="advantages to mean 0, std 1 over each rollout batch")
+    whiten_scores: bool = Field(True, description=(
+        "sequence rewards to mean 0, std 1 over each rollout batch before the KL penalty (Llama 2 whitens "
+        "its reward-model scores for stability)"))
 
 
 class RejectionOptions(BaseModel):

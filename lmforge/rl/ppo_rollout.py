@@ -21,10 +21,11 @@ class PPORollouts(RolloutSource):
     def __init__(self, policy: PolicyWithValue, reference, tok: Tokenizer, prompts: list[dict],
                  rewards: RewardSet, batch_size: int, params: SamplingParams, kl_coef: float = 0.05,
                  gamma: float = 1.0, lam: float = 0.95, epochs: int = 1, whiten_advantages: bool = True,
-                 seed: int = 0, precision: str = "auto", rank: int = 0, world: int = 1):
+                 whiten_scores: bool = False, seed: int = 0, precision: str = "auto", rank: int = 0, world: int = 1):
         super().__init__(policy, reference, tok, prompts, rewards, 1, batch_size, params, "none", seed,
                          precision, rank, world)
         self.kl_coef, self.gamma, self.lam, self.epochs, self.whiten = kl_coef, gamma, lam, epochs, whiten_advantages
+        self.whiten_scores = whiten_scores
         self.cached: dict[str, torch.Tensor] | None = None
         self.served = 0
 
@@ -47,6 +48,8 @@ class PPORollouts(RolloutSource):
         if self.reference is not None and self.kl_coef:
             self.reference.to(next(self.policy.parameters()).device)
             ref = self._reference_logps(batch)
+        if self.whiten_scores and len(scores) > 1:
+            scores = (scores - scores.mean()) / (scores.std() + 1e-8)
         rewards, kl = kl_rewards(scores, old_logps, ref, mask, self.kl_coef)
         adv, returns = gae(rewards, old_values, mask, self.gamma, self.lam)
         batch.update(old_logps=old_logps * mask, old_values=old_values * mask, returns=returns,

@@ -62,7 +62,7 @@ def rollout_source(cfg: RLConfig, policy, reference, tok, prompts: list[dict]) -
     if cfg.algorithm == "ppo":
         p = cfg.ppo
         return PPORollouts(policy, reference, tok, prompts, rewards, t.batch_size, params, p.kl_coef, p.gamma,
-                           p.lam, p.epochs, p.whiten_advantages, t.seed, t.precision, *_dist())
+                           p.lam, p.epochs, p.whiten_advantages, p.whiten_scores, t.seed, t.precision, *_dist())
     return RolloutSource(policy, reference, tok, prompts, rewards, cfg.grpo.group, t.batch_size, params,
                          cfg.grpo.scale_rewards, t.seed, t.precision, *_dist())
 
