@@ -36,7 +36,8 @@ def test_seeds_control_must_be_an_arm(tmp_path):
 SOLAR_TINY = ["scale=demo", "stages.corpus.max_chars=40000", "stages.tokenizer.vocab_size=512",
               'stages.base.train={"max_steps": 8, "batch_size": 4, "seq_len": 32, "warmup_steps": 1}',
               'stages.seeds.train={"max_steps": 4, "batch_size": 4, "seq_len": 32, "eval_every": 2}',
-              "stages.seeds.workers=2", "stages.grow.seq_len=32", "stages.repeat.seq_len=32"]
+              "stages.seeds.seeds=[0, 1]", "stages.seeds.workers=2", "stages.grow.seq_len=32",
+              "stages.repeat.seq_len=32"]
 
 
 @pytest.mark.slow

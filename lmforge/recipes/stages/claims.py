@@ -124,37 +124,53 @@ def _row(arm: Arm, control: Arm | None, steps: int) -> dict[str, Any]:
     return row
 
 
-def plot(arms: list[Arm], title: str, warmup: int, png: Path) -> Path:
+def _finals_panel(bx, arms: list[Arm], colors: list[str], control: Arm | None) -> None:
+    """Each arm's final loss (each seed: x; mean and 95% t-interval: o and bar), or with a control
+    its final loss minus the control's, paired by seed (the test the table reads)."""
+    base = control.finals() if control else {}
+    shown = [a for a in arms if a is not control]
+    for i, arm in enumerate(shown):
+        values = [v - base[s] for s, v in arm.finals().items() if s in base] if control else \
+            list(arm.finals().values())
+        m, lo, hi = t_interval(values)
+        color = colors[arms.index(arm)]
+        bx.plot([i] * len(values), values, "x", color=color)
+        bx.errorbar([i + 0.15], [m], yerr=None if math.isnan(lo) else [[m - lo], [hi - m]], fmt="o",
+                    color=color, capsize=4)
+    if control:
+        bx.axhline(0, color=colors[arms.index(control)], linestyle="--", label=f"{control.label} (0)")
+        bx.legend(fontsize=8)
+    bx.set_xticks(range(len(shown)), [a.label for a in shown], rotation=20, fontsize=8)
+    bx.set_ylabel(f"final val loss minus {control.label}" if control else "final validation loss (nats/token)")
+    bx.set_title(("paired by seed: " if control else "final: ") + "x = each seed, o = mean, bar = 95% t",
+                 fontsize=9)
+
+
+def plot(arms: list[Arm], title: str, warmup: int, png: Path, control: Arm | None = None) -> Path:
     """Left: mean validation curve per arm (band: min..max over seeds; step 0: the start model).
-    Right: final loss per arm, each seed and the mean with its 95% t-interval."""
+    Right: the final losses (see `_finals_panel`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
-    for i, arm in enumerate(arms):
+    colors = []
+    for arm in arms:
         steps = sorted({s for c in arm.curves.values() for s, _ in c})
-        by = [[dict(c).get(s) for c in arm.curves.values()] for s in steps]
-        mean = [arm.start_loss] + [sum(v for v in b if v is not None) / sum(v is not None for v in b) for b in by]
-        low = [arm.start_loss] + [min(v for v in b if v is not None) for b in by]
-        high = [arm.start_loss] + [max(v for v in b if v is not None) for b in by]
-        line, = ax.plot([0] + steps, mean, "o-", markersize=3, label=arm.label)
-        ax.fill_between([0] + steps, low, high, color=line.get_color(), alpha=0.25)
-        finals = list(arm.finals().values())
-        m, lo, hi = t_interval(finals)
-        bx.plot([i] * len(finals), finals, "x", color=line.get_color())
-        bx.errorbar([i + 0.15], [m], yerr=None if math.isnan(lo) else [[m - lo], [hi - m]], fmt="o",
-                    color=line.get_color(), capsize=4)
+        by = [[v for v in (dict(c).get(s) for c in arm.curves.values()) if v is not None] for s in steps]
+        line, = ax.plot([0] + steps, [arm.start_loss] + [sum(b) / len(b) for b in by], "o-", markersize=3,
+                        label=arm.label)
+        ax.fill_between([0] + steps, [arm.start_loss] + [min(b) for b in by],
+                        [arm.start_loss] + [max(b) for b in by], color=line.get_color(), alpha=0.25)
+        colors.append(line.get_color())
     if warmup:
         ax.axvline(warmup, color="grey", linestyle=":", label=f"LR warm-up ends (step {warmup})")
     ax.set_xlabel("continued-pretraining step (step 0: the model as it starts)")
     ax.set_ylabel("validation loss (nats/token)")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
-    bx.set_xticks(range(len(arms)), [a.label for a in arms], rotation=20, fontsize=8)
-    bx.set_ylabel("final validation loss (nats/token)")
-    bx.set_title("final: x = each seed, o = mean, bar = 95% t-interval", fontsize=9)
+    _finals_panel(bx, arms, colors, control)
     fig.tight_layout()
     fig.savefig(png, dpi=100)
     plt.close(fig)
@@ -170,7 +186,7 @@ def seeds(p: SeedsParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
         arms[label].curves[seed] = curve
     control = arms.get(p.control) if p.control else None
     rows = [_row(a, control, p.train.max_steps) for a in arms.values()]
-    png = plot(list(arms.values()), p.title, p.train.warmup_steps, ctx.out_dir / "seeds.png")
+    png = plot(list(arms.values()), p.title, p.train.warmup_steps, ctx.out_dir / "seeds.png", control)
     headline = {f"{r['arm']} minus {control.label}, final val loss ({r['seeds']} seeds, paired, 95% t)":
                 f"{r[f'minus {control.label}, paired [95% t]']}: {r['reads']}"
                 for r in rows if control is not None and "reads" in r}

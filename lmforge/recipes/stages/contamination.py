@@ -91,7 +91,7 @@ def plot(scores: list[dict[str, Any]], chance: float, png: Path) -> Path:
                yerr=[[v - lo for v, lo, _ in vals], [hi - v for v, _, hi in vals]], capsize=4)
     ax.axhline(chance, color="grey", linestyle="--", label=f"chance ({chance:.2f})")
     ax.set_xticks([i + 0.175 for i in range(len(scores))], [r["model"] for r in scores])
-    ax.set_xlabel("pretrained model (same steps and seed; the corpus with or without the planted questions)")
+    ax.set_xlabel("pretrained model (same steps and seed; corpus without / with the planted questions)", fontsize=8)
     ax.set_ylabel("multiple-choice accuracy")
     ax.set_ylim(0, 1)
     ax.set_title("accuracy on questions leaked into pretraining vs unseen (bars: 95% Wilson)", fontsize=9)
