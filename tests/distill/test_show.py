@@ -12,9 +12,9 @@ from lmforge.tokenizer import byte_tokenizer
 from lmforge.tokens.pack import pack_texts
 from lmforge.train.pretrain import PretrainConfig, run_pretrain
 
-SHAPE = {"preset": "tiny", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
+SHAPE = {"preset": "tiny", "hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 4,
          "num_key_value_heads": 2}
-TRAIN = {"batch_size": 8, "seq_len": 64, "lr": 3e-3, "warmup_steps": 5, "eval_batches": 4, "device": "cpu"}
+TRAIN = {"batch_size": 8, "seq_len": 32, "lr": 3e-3, "warmup_steps": 5, "eval_batches": 4, "device": "cpu"}
 
 
 def _pretrain(root, name: str, layers: int, steps: int):
@@ -35,9 +35,9 @@ def test_distilled_student_beats_the_same_student_from_scratch(tmp_path):
         "out": str(tmp_path / "distill"), "teacher": str(teacher.model_dir),
         "model": {**SHAPE, "num_hidden_layers": 4, "tokenizer": str(tmp_path / "tok")},
         "data": {"path": str(tmp_path / "data")}, "train": {**TRAIN, "max_steps": 60}}))
-    assert distilled.train.tokens == scratch.tokens == 60 * 8 * 64
+    assert distilled.train.tokens == scratch.tokens == 60 * 8 * 32
     print(f"validation cross-entropy after {scratch.tokens:,} tokens: teacher (6 layers, "
           f"{teacher.tokens:,} tokens) {teacher.val_loss:.4f}, scratch {scratch.val_loss:.4f}, "
           f"distilled {distilled.val_ce:.4f}")
-    # measured: teacher 2.3807, scratch 3.0748, distilled 2.9025 (with 120/40 steps the gap was only 0.013)
-    assert teacher.val_loss < distilled.val_ce < scratch.val_loss - 0.1
+    # measured: teacher 2.5198, scratch 3.5847, distilled 3.4522 (docs/distill.md)
+    assert teacher.val_loss < distilled.val_ce < scratch.val_loss - 0.05
