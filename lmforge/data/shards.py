@@ -101,13 +101,9 @@ def process_shard(task: ShardTask) -> ShardResult:
             keys.append(_write_batch(out, ids, kept, task.dedup))
     res.steps = {k: vars(v) for k, v in cleaner.stats.items()}
     res.read = getattr(docs, "stats", None)
-    np.savez(npz, **{k: np.concatenate([b[k] for b in keys]) if keys else _empty_keys(task.dedup)[k]
-                     for k in _empty_keys(task.dedup)})
+    batches = keys or [_write_batch(None, [], [], task.dedup)]  # an empty shard: empty arrays of the right shapes
+    np.savez(npz, **{k: np.concatenate([b[k] for b in batches]) for k in batches[0]})
     return res
-
-
-def _empty_keys(dedup: DedupSettings | None) -> dict[str, np.ndarray]:
-    return _write_batch(None, [], [], dedup)
 
 
 def _write_batch(out: BinaryIO | None, ids: list[int], kept: list[str], dedup: DedupSettings | None
