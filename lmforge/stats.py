@@ -2,7 +2,9 @@
 
 A proportion (accuracy, exact match: k right of n) gets the Wilson score interval; a mean of
 non-binary values (rewards, per-document losses) a percentile bootstrap of the mean (seeded, so a
-report is reproducible). A change between two scores is called a gain (or a drop) only when their
+report is reproducible). A mean over a handful of training seeds gets Student's t interval
+(`t_interval`), and a paired difference over seeds reads lower/higher only when its interval
+excludes zero (`reads`). A change between two scores is called a gain (or a drop) only when their
 95% intervals do not overlap: stricter than a test of the difference (two non-overlapping 95%
 intervals mean p < 0.01 roughly), and it needs nothing but the two summaries, so any two scores in
 a report can be compared. A score with a chance level (multiple choice: 1/number of choices) is
@@ -46,6 +48,38 @@ def bootstrap_mean(values: Sequence[float], rounds: int = 2000, seed: int = 0,
     means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(rounds))
     tail = (1 - level) / 2
     return means[int(tail * (rounds - 1))], means[math.ceil((1 - tail) * (rounds - 1))]
+
+
+def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): Student's t interval of the mean over a few values (training seeds);
+    NaN bounds for fewer than two."""
+    from scipy.stats import t as student_t  # heavy (about 0.3 s): only the claims stages need it
+
+    n = len(values)
+    centre = sum(values) / n
+    if n < 2:
+        return centre, math.nan, math.nan
+    sd = math.sqrt(sum((v - centre) ** 2 for v in values) / (n - 1))
+    half = student_t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
+    return centre, centre - half, centre + half
+
+
+def fmt(point: float, low: float, high: float, digits: int = 3) -> str:
+    """`point [low, high]` (a t_interval's output), or the point alone when there is no interval."""
+    if math.isnan(low):
+        return f"{point:.{digits}f} (no interval: one value)"
+    return f"{point:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def reads(low: float, high: float, below: str = "lower", above: str = "higher") -> str:
+    """How a difference's interval reads: below or above zero, or not distinguishable from it."""
+    if math.isnan(low):
+        return "no interval (one seed)"
+    if high < 0:
+        return below
+    if low > 0:
+        return above
+    return "not distinguishable (the interval spans 0)"
 
 
 def proportion(k: int, n: int, chance: float | None = None, unit: str = "questions") -> dict[str, Any]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
-from scipy.stats import binomtest
+from scipy.stats import binomtest, sem
+from scipy.stats import t as t_dist
 
 from lmforge import stats
 
@@ -66,3 +68,19 @@ def test_show_gives_n_interval_and_chance():
         "0.000 [0.000, 0.088] -> 0.625 [0.470, 0.758], n=40 questions: gain"
     assert stats.show("6.3 -> 6.2") == "6.3 -> 6.2" and stats.show(0.5) == "0.5"
     assert stats.rate(0.625, 40) == stats.proportion(25, 40)
+
+
+def test_t_interval_on_a_hand_example_and_scipy():
+    mean, lo, hi = stats.t_interval([1.0, 2.0, 3.0])  # sd 1, t(0.975, 2) = 4.3027
+    assert mean == 2.0 and hi - mean == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)
+    assert lo == pytest.approx(2 * mean - hi)
+    values = [6.05, 6.11, 6.02, 6.08]
+    ref = t_dist.interval(0.95, len(values) - 1, loc=sum(values) / 4, scale=sem(values))
+    assert stats.t_interval(values)[1:] == pytest.approx(ref, abs=1e-12)
+    assert math.isnan(stats.t_interval([5.0])[1]) and stats.fmt(*stats.t_interval([5.0])).endswith("(no interval: one value)")
+
+
+def test_a_difference_is_lower_only_when_its_interval_says_so():
+    assert stats.reads(*stats.t_interval([-0.05, -0.04, -0.06])[1:]) == "lower"
+    assert stats.reads(*stats.t_interval([-0.05, 0.01])[1:]).startswith("not distinguishable")
+    assert stats.reads(0.01, 0.02) == "higher"

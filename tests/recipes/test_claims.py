@@ -1,9 +1,8 @@
 """Issue 20's seed-claims runs at a tiny size: `solar-dus scale=demo` (the `seeds` stage) and the
-`contamination` recipe (`plant` + `contamination_claim`); and the intervals they report."""
+`contamination` recipe (`plant` + `contamination_claim`). The t-interval over seeds: tests/test_stats.py."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
@@ -11,20 +10,6 @@ import pytest
 from lmforge.config import ConfigError
 from lmforge.recipes.find import recipes_dir
 from lmforge.recipes.runner import load_recipe, run_recipe
-from lmforge.recipes.stages.intervals import fmt, reads, t_interval
-
-
-def test_t_interval_on_a_hand_example():
-    mean, lo, hi = t_interval([1.0, 2.0, 3.0])  # sd 1, t(0.975, 2) = 4.3027
-    assert mean == 2.0 and hi - mean == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)
-    assert lo == pytest.approx(2 * mean - hi)
-    assert math.isnan(t_interval([5.0])[1]) and fmt(*t_interval([5.0])).endswith("(no interval: one value)")
-
-
-def test_a_difference_is_lower_only_when_its_interval_says_so():
-    assert reads(*t_interval([-0.05, -0.04, -0.06])[1:]) == "lower"
-    assert reads(*t_interval([-0.05, 0.01])[1:]).startswith("not distinguishable")
-    assert reads(0.01, 0.02) == "higher"
 
 
 def test_seeds_control_must_be_an_arm(tmp_path):

@@ -23,9 +23,9 @@ from lmforge.model import load_model
 from lmforge.model.flops import param_count
 from lmforge.model.io import load_config
 from lmforge.recipes.kinds import StageContext, StageParams, stage_kind
-from lmforge.recipes.stages.intervals import fmt, reads, t_interval
 from lmforge.recipes.stages.training import StageInterrupted
 from lmforge.report import read_metrics
+from lmforge.stats import fmt, reads, t_interval
 from lmforge.tokens.loader import DataConfig, TokenLoader
 from lmforge.train.config import TrainConfig
 from lmforge.train.objectives import causal_lm
