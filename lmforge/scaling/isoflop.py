@@ -70,8 +70,27 @@ class IsoFLOPFit:
     def predict_interval(self, flops: float, n: float, level: float = 0.95) -> tuple[float, float]:
         """Percentile interval of the prediction over the bootstrap refits (the point twice if none)."""
         preds = [_predict(s, flops, n) for s in self.bootstrap] or [self.predict(flops, n)]
-        q = (1 - level) / 2
-        return float(np.quantile(preds, q)), float(np.quantile(preds, 1 - q))
+        return _span(preds, level)
+
+    def optimum_interval(self, flops: float, level: float = 0.95) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Percentile intervals of N_opt(C) and L_opt(C) over the bootstrap refits (the point twice if none)."""
+        laws = self.bootstrap or [self.law()]
+        log_c = np.log(flops)
+        n = [np.exp(s["log_g"] + s["a"] * log_c) for s in laws]
+        return _span(n, level), _span([np.exp(s["log_k"] - s["b"] * log_c) for s in laws], level)
+
+
+def _span(values: Sequence[float], level: float) -> tuple[float, float]:
+    q = (1 - level) / 2
+    return float(np.quantile(values, q)), float(np.quantile(values, 1 - q))
+
+
+def infer_budgets(flops: Sequence[float], gap: float = 1.25) -> list[float]:
+    """Nominal budgets of points whose FLOPs scatter around them (a sweep rounds each point's
+    batch): sorted FLOPs split where one is over `gap` times the one before; each group's geometric mean."""
+    c = np.sort(np.asarray(flops, float))
+    groups = np.split(c, np.nonzero(c[1:] / c[:-1] > gap)[0] + 1)
+    return [float(np.exp(np.log(g).mean())) for g in groups]
 
 
 def group_by_budget(flops: Sequence[float], budgets: Sequence[float]) -> np.ndarray:

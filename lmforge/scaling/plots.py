@@ -68,19 +68,21 @@ def plot_isoflop(fit, held, out: str | Path, size: str = "N_total") -> Path:
         ax.scatter(p.N, p.loss, color=color, label=f"C={p.flops:.2g} FLOPs")
         ax.plot(grid, p.k * np.log(grid / p.n_opt) ** 2 + p.l_opt, color=color, lw=1)
         ax.plot([p.n_opt], [p.l_opt], "x", color=color, markersize=9)
-    lo, hi = min(held.interval[0], held.predicted), max(held.interval[1], held.predicted)  # a skewed bootstrap
-    ax.errorbar([held.N], [held.predicted], yerr=[[held.predicted - lo], [hi - held.predicted]], fmt="s",
-                mfc="none", color="red", capsize=4, label=f"held out C={held.flops:.2g}: predicted (95%)")
-    ax.scatter([held.N], [held.observed], marker="*", s=140, color="red",
-               label=f"held out: observed (error {100 * held.error:+.1f}%)")
+    if held is not None:  # none when the profiles were fitted from a results file
+        lo, hi = min(held.interval[0], held.predicted), max(held.interval[1], held.predicted)  # skewed bootstrap
+        ax.errorbar([held.N], [held.predicted], yerr=[[held.predicted - lo], [hi - held.predicted]], fmt="s",
+                    mfc="none", color="red", capsize=4, label=f"held out C={held.flops:.2g}: predicted (95%)")
+        ax.scatter([held.N], [held.observed], marker="*", s=140, color="red",
+                   label=f"held out: observed (error {100 * held.error:+.1f}%)")
     ax.set(xscale="log", xlabel=f"model size ({size}, parameters)", ylabel="final validation loss (nats/token)",
            title="IsoFLOP profiles (x: fitted minimum)")
     ax.legend(fontsize=8)
-    c = np.array([p.flops for p in fit.profiles] + [held.flops])
+    c = np.array([p.flops for p in fit.profiles] + ([held.flops] if held is not None else []))
     grid = np.logspace(np.log10(c.min()) - 0.1, np.log10(c.max()) + 0.1, 50)
     ax2.scatter([p.flops for p in fit.profiles], [p.n_opt for p in fit.profiles], color="k", label="profile minima")
     ax2.plot(grid, [fit.n_opt(g) for g in grid], "k--", lw=1, label=f"N_opt ∝ C^{fit.a:.2f}")
-    ax2.scatter([held.flops], [held.N], marker="*", s=140, color="red", label="held-out run's size")
+    if held is not None:
+        ax2.scatter([held.flops], [held.N], marker="*", s=140, color="red", label="held-out run's size")
     ax2.set(xscale="log", yscale="log", xlabel="training FLOPs", ylabel=f"compute-optimal size ({size})",
             title="compute-optimal size against compute")
     ax2.legend(fontsize=8)
