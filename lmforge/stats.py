@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import numpy as np
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
 GAIN, DROP, SAME = "gain", "drop", "no change beyond the 95% intervals"
@@ -45,9 +47,24 @@ def bootstrap_mean(values: Sequence[float], rounds: int = 2000, seed: int = 0,
     if not values:
         raise ValueError("bootstrap_mean: no values")
     rng, n = random.Random(seed), len(values)
-    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(rounds))
-    tail = (1 - level) / 2
-    return means[int(tail * (rounds - 1))], means[math.ceil((1 - tail) * (rounds - 1))]
+    return _percentiles(sorted(sum(rng.choices(values, k=n)) / n for _ in range(rounds)), level)
+
+
+def bootstrap(n: int, statistic: Callable[[np.ndarray], float], rounds: int = 1000, seed: int = 0,
+              level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of `statistic(indices)` over n items resampled with replacement:
+    for a statistic that is not a plain mean (corpus BLEU, a ratio of sums, ratings from games),
+    the items' own statistics are kept and each round picks which items count (seeded)."""
+    if n < 1:
+        raise ValueError("bootstrap: no items")
+    rows = np.random.default_rng(seed).integers(0, n, size=(rounds, n))
+    return _percentiles(sorted(float(statistic(row)) for row in rows), level)
+
+
+def _percentiles(ordered: Sequence[float], level: float) -> tuple[float, float]:
+    """The (1 - level) / 2 and (1 + level) / 2 points of sorted bootstrap values."""
+    last, tail = len(ordered) - 1, (1 - level) / 2
+    return ordered[int(tail * last)], ordered[math.ceil((1 - tail) * last)]
 
 
 def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:

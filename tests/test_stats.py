@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 from scipy.stats import binomtest, sem
 from scipy.stats import t as t_dist
@@ -84,3 +85,12 @@ def test_a_difference_is_lower_only_when_its_interval_says_so():
     assert stats.reads(*stats.t_interval([-0.05, -0.04, -0.06])[1:]) == "lower"
     assert stats.reads(*stats.t_interval([-0.05, 0.01])[1:]).startswith("not distinguishable")
     assert stats.reads(0.01, 0.02) == "higher"
+
+
+def test_bootstrap_of_any_statistic_by_hand():
+    values = np.array([0.0, 1.0])
+    # resamples of two: {0, 0} mean 0 (p 1/4), {0, 1} 0.5 (1/2), {1, 1} 1 (1/4): percentiles 0 and 1
+    assert stats.bootstrap(2, lambda rows: values[rows].mean()) == (0.0, 1.0)
+    assert stats.bootstrap(1, lambda rows: 7.0) == (7.0, 7.0)
+    with pytest.raises(ValueError, match="no items"):
+        stats.bootstrap(0, lambda rows: 0.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections import Counter
 import re
 from pathlib import Path
 from typing import Sequence
@@ -37,17 +38,20 @@ def elo(battles: Sequence[Battle], k: float = 4.0, base: float = 1000.0,
 
 def elo_with_ci(battles: Sequence[Battle], rounds: int = 200, seed: int = 0,
                 k: float = 4.0) -> dict[str, dict[str, float]]:
-    """Median rating and 95% interval over `rounds` bootstrap resamples (shuffled order each)."""
+    """Median rating and 95% interval (2.5 and 97.5 percentiles) over `rounds` bootstrap resamples
+    of the games (drawn with replacement, so each in a new order), as Chatbot Arena reports; and
+    the number of judged games each model played (its n). No chance level: ratings are relative."""
     if not battles:
         raise UserError("elo: no readable judgments")
     rng = random.Random(seed)
     samples = [elo([rng.choice(battles) for _ in battles], k) for _ in range(rounds)]
     names = sorted({m for a, b, _ in battles for m in (a, b)})
+    games = Counter(m for a, b, _ in battles for m in (a, b))
     out = {}
     for m in names:
         v = np.array([s.get(m, 1000.0) for s in samples])
         out[m] = {"elo": float(np.median(v)), "lo": float(np.percentile(v, 2.5)),
-                  "hi": float(np.percentile(v, 97.5))}
+                  "hi": float(np.percentile(v, 97.5)), "games": games[m]}
     return dict(sorted(out.items(), key=lambda kv: -kv[1]["elo"]))
 
 
@@ -122,7 +126,7 @@ def local_verdicts(judge: Loaded, matches: list[Match]) -> list[float | None]:
 
 
 def run_elo(cfg: EloConfig, judge_model: Loaded | None = None) -> EvalResult:
-    """Ratings {label: {elo, lo, hi}}, the number of judged battles and of unreadable verdicts."""
+    """Ratings {label: {elo, lo, hi, games}}, the number of judged battles and of unreadable verdicts."""
     check_out(cfg)
     matches = read_matches(cfg.answers, cfg.limit)
     if is_url(cfg.judge):
@@ -133,6 +137,9 @@ def run_elo(cfg: EloConfig, judge_model: Loaded | None = None) -> EvalResult:
     battles = [(a, b, v) for (_, a, _, b, _), v in zip(matches, verdicts) if v is not None]
     ratings = elo_with_ci(battles, cfg.rounds, cfg.seed, cfg.k)
     results = {"ratings": ratings, "battles": len(battles), "unreadable": len(matches) - len(battles)}
-    report = markdown(["model", "elo", "95% low", "95% high"],
-                      [[m, r["elo"], r["lo"], r["hi"]] for m, r in ratings.items()])
+    report = markdown(["model", "games", "elo", "95% low", "95% high"],
+                      [[m, r["games"], r["elo"], r["lo"], r["hi"]] for m, r in ratings.items()])
+    report += (f"\nn = {len(battles)} judged games ({results['unreadable']} unreadable verdicts left out); "
+               f"elo: the median over {cfg.rounds} bootstrap resamples of the games, 95% interval their "
+               "2.5 and 97.5 percentiles. No chance level: ratings are relative to each other.\n")
     return finish(cfg, "elo", results, report)

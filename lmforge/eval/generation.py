@@ -10,6 +10,7 @@ from lmforge.eval.answers import choice_from_answer, exact_match
 from lmforge.model.generate import SamplingParams, generate
 from lmforge.model.loader import stop_token_ids
 from lmforge.model.transformer import CausalLM
+from lmforge.stats import wilson
 from lmforge.tokenizer.chat_template import render
 from lmforge.tokenizer.core import Tokenizer
 
@@ -31,7 +32,8 @@ def chat_answers(model: CausalLM, tok: Tokenizer, conversations: Sequence[list[d
 def chat_exact_match(model: CausalLM, tok: Tokenizer, records: Sequence[dict[str, Any]],
                      max_new_tokens: int = 32) -> dict[str, Any]:
     """Exact-match accuracy on records `{"messages": [..., user], "answer": str}` (a trailing
-    assistant turn, if present, is the reference and is not shown to the model)."""
+    assistant turn, if present, is the reference and is not shown to the model), with its Wilson
+    95% interval over the n records (no chance level: free text)."""
     convs, answers = [], []
     for n, r in enumerate(records):
         if "answer" not in r or "messages" not in r:
@@ -42,6 +44,7 @@ def chat_exact_match(model: CausalLM, tok: Tokenizer, records: Sequence[dict[str
     preds = chat_answers(model, tok, convs, max_new_tokens)
     hits = [exact_match(p, a) for p, a in zip(preds, answers)]
     return {"n": len(hits), "exact_match": sum(hits) / max(len(hits), 1),
+            "exact_match_ci95": list(wilson(sum(hits), len(hits))),
             "examples": [{"prediction": p, "answer": a} for p, a in list(zip(preds, answers))[:5]]}
 
 
@@ -49,7 +52,7 @@ def evaluate_mc_chat(model: CausalLM, tok: Tokenizer, task, shots: int = 0, limi
                      max_new_tokens: int = 32) -> dict[str, Any]:
     """Multiple choice answered in free text by a chat model: the question (with its k-shot
     examples) as one user turn, a greedy reply, the choice read from it. `unparsed` counts
-    replies that name no option (scored wrong)."""
+    replies that name no option (scored wrong). acc with its Wilson 95% interval."""
     items = task.items[:limit]
     replies = chat_answers(model, tok, [[{"role": "user", "content": task.prompt(x, shots)}] for x in items],
                            max_new_tokens)
@@ -59,6 +62,7 @@ def evaluate_mc_chat(model: CausalLM, tok: Tokenizer, task, shots: int = 0, limi
     for x, h in zip(items, hits):
         by_subject.setdefault(x.subject, []).append(h)
     n = max(len(items), 1)
-    return {"n": len(items), "acc": sum(hits) / n, "unparsed": sum(p is None for p in picked) / n,
+    return {"n": len(items), "acc": sum(hits) / n, "acc_ci95": list(wilson(sum(hits), len(items))),
+            "unparsed": sum(p is None for p in picked) / n,
             "subjects": {s: {"n": len(h), "acc": sum(h) / len(h)} for s, h in by_subject.items()},
             "examples": [{"reply": r, "answer": x.choices[x.answer]} for r, x in list(zip(replies, items))[:3]]}

@@ -61,17 +61,18 @@ def mc_report(results: dict[str, dict]) -> str:
         chance = r.get("chance")
         rows.append(_row(name, r, r["shots"], chance))
         rows += [_row(f"{name} / {cat}", c, r["shots"], chance) for cat, c in r.get("categories", {}).items()]
-    text = markdown(["task", "n", "shots", "acc", "acc 95% CI", "acc_norm", "acc (subject mean)", "chance"], rows)
+    text = markdown(["task", "n", "shots", "acc", "acc 95% CI", "acc_norm", "acc_norm 95% CI", "acc (subject mean)",
+                     "chance"], rows)
     chat = [[name, r["chat"]["n"], r["shots"], r["chat"]["acc"],
              interval_text(rate(r["chat"]["acc"], r["chat"]["n"])), r["chat"]["unparsed"], r.get("chance", "")]
             for name, r in results.items() if "chat" in r]
     if chat:
         text += "\nanswered in free text (chat template, greedy):\n\n"
         text += markdown(["task", "n", "shots", "acc", "acc 95% CI", "unparsed", "chance"], chat)
-    return text + ("\nacc 95% CI: Wilson score interval over the n questions; chance: the mean of "
+    return text + ("\n95% CI: Wilson score interval over the n questions; chance: the mean of "
                    "1/number of choices. An interval that holds the chance level is no better than guessing.\n")
 
 
 def _row(name: str, r: dict, shots: int, chance: float | None) -> list[Any]:
     return [name, r["n"], shots, r["acc"], interval_text(rate(r["acc"], r["n"])), r["acc_norm"],
-            r["acc_macro"], chance if chance is not None else ""]
+            interval_text(rate(r["acc_norm"], r["n"])), r["acc_macro"], chance if chance is not None else ""]

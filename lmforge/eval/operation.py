@@ -144,6 +144,11 @@ def _json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
 
 
+def ci_text(ci: list[float] | tuple[float, float], digits: int = 4) -> str:
+    """A 95% interval as a table cell: `[low, high]`."""
+    return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
 def markdown(header: list[str], rows: list[list[Any]]) -> str:
     """A markdown table; floats with 4 decimals."""
     def cell(v: Any) -> str:

@@ -130,7 +130,7 @@ def _score_batch(model: CausalLM, batch: list[_Row], prefix: int, cache: KVCache
 def evaluate_mc(model: CausalLM, tok: Tokenizer, task: MCTask, shots: int = 0,
                 batch_size: int = 16, limit: int | None = None, progress: bool = True) -> dict:
     """acc and acc_norm (log-likelihood / continuation bytes) overall, per subject, with per-item
-    choice log-likelihoods; acc's Wilson 95% interval and the chance level (mean 1/choices)."""
+    choice log-likelihoods; acc's and acc_norm's Wilson 95% intervals and the chance level (mean 1/choices)."""
     items = task.items[:limit] if limit else task.items
     requests = [(task.prompt(x, shots), " " + LETTERS[j]) for x in items
                 for j in range(len(x.choices))]
@@ -150,10 +150,10 @@ def evaluate_mc(model: CausalLM, tok: Tokenizer, task: MCTask, shots: int = 0,
         subjects.setdefault(r["subject"], []).append(r)
     per_subject = {s: {"n": len(rs), "acc": _mean(rs, "acc"), "acc_norm": _mean(rs, "acc_norm")}
                    for s, rs in sorted(subjects.items())}
-    hits = int(sum(r["acc"] for r in per_item))
+    hits, hits_norm = (int(sum(r[key] for r in per_item)) for key in ("acc", "acc_norm"))
     return {"task": task.name, "shots": shots, "n": len(per_item),
             "acc": _mean(per_item, "acc"), "acc_norm": _mean(per_item, "acc_norm"),
-            "acc_ci95": list(wilson(hits, len(per_item))),
+            "acc_ci95": list(wilson(hits, len(per_item))), "acc_norm_ci95": list(wilson(hits_norm, len(per_item))),
             "chance": sum(1 / len(x.choices) for x in items) / max(len(items), 1),
             "acc_macro": _macro(per_subject.values()), "categories": _categories(task.name, per_subject),
             "subjects": per_subject, "items": per_item}

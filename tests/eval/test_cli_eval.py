@@ -118,7 +118,9 @@ def test_perplexity_cli_matches_the_function(model_dir, tmp_path):
                  "--out", str(tmp_path / "p")]) == 0
     got = json.loads((tmp_path / "p" / "results.json").read_text())["results"]["perplexity"]
     want = perplexity(load_model(model_dir), Tokenizer.from_dir(model_dir), docs, progress=False)
-    assert got == pytest.approx(want)
+    assert set(got) == set(want) and got["documents"] == 2
+    for key, value in want.items():  # the intervals are lists
+        assert got[key] == pytest.approx(value), key
 
 
 def test_contamination_cli_matches_the_library(ceval_dir, tmp_path, capsys):
@@ -158,6 +160,7 @@ def test_elo_cli_with_an_http_judge(tmp_path, monkeypatch):
     got = json.loads((tmp_path / "e" / "results.json").read_text())["results"]
     assert list(got["ratings"]) == ["strong", "mid", "weak"]
     assert got["battles"] == 6 * 6 and got["unreadable"] == 0
+    assert [r["games"] for r in got["ratings"].values()] == [24, 24, 24]  # 6 questions x 2 rivals x 2 orders
 
 
 def test_elo_refuses_bad_answers(tmp_path, capsys):

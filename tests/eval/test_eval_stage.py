@@ -26,7 +26,9 @@ def test_eval_stage_table_equals_the_operations(model_dir, ceval_dir, tmp_path):
     ppl = run_perplexity(PerplexityConfig(model=str(model_dir), files=[str(text)])).results["perplexity"]
     lo, hi = wilson(round(mc["acc"] * 6), 6)
     assert row == {"model": "a", "ceval acc": round(mc["acc"], 3), "ceval acc 95% CI": f"[{lo:.3f}, {hi:.3f}]",
-                   "ceval acc_norm": round(mc["acc_norm"], 3), "bits/byte": round(ppl["bits_per_byte"], 4)}
+                   "ceval acc_norm": round(mc["acc_norm"], 3), "bits/byte": round(ppl["bits_per_byte"], 4),
+                   "bits/byte 95% CI": "[{0:.4f}, {0:.4f}]".format(ppl["bits_per_byte"]),  # one document
+                   "documents": 1}
     # the report card's score: n questions, the Wilson interval, chance = 1/4 (four choices each)
     score = summary["headline"]["ceval acc (a)"]
     assert score["n"] == 6 and score["ci95"] == [lo, hi] and score["chance"] == 0.25

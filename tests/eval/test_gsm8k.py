@@ -29,12 +29,16 @@ def test_truncate_and_choice():
 
 def test_prompt_and_scoring():
     from lmforge.eval.tasks.gsm8k import gsm8k_prompt, score_gsm8k
+    from lmforge.stats import wilson
 
     shot = {"question": "1+1?", "answer": "1+1=2\n#### 2"}
     assert gsm8k_prompt("2+3?", [shot]) == "Question: 1+1?\nAnswer: 1+1=2\n#### 2\n\nQuestion: 2+3?\nAnswer:"
     got = score_gsm8k([" 2+3=5\n#### 5\n\nQuestion: more #### 9", " It is $1,000.", " 7"],
                       ["#### 5", "x #### 1000", "#### 8"])
-    assert got == {"n": 3, "strict_match": 1 / 3, "flexible_match": 2 / 3}
+    assert got == {"n": 3, "strict_match": 1 / 3, "flexible_match": 2 / 3,
+                   "strict_match_ci95": list(wilson(1, 3)), "flexible_match_ci95": list(wilson(2, 3))}
+    # Wilson for 1 of 3 by hand: centre (1 + z^2/2) / (3 + z^2) = 0.4269, half-width 0.3654
+    assert got["strict_match_ci95"] == pytest.approx([0.0615, 0.7923], abs=1e-4)
 
 
 def test_runner_and_bad_file(tmp_path, model_dir):

@@ -10,8 +10,8 @@ def test_mc_report_rows_carry_interval_and_chance():
                          "categories": {"STEM": {"n": 40, "acc": 0.5, "acc_norm": 0.5, "acc_macro": 0.5}},
                          "chat": {"n": 80, "acc": 0.0, "unparsed": 1.0}}}
     text = mc_report(results)
-    # Wilson 20/80 = [0.168, 0.355] and 20/40 = [0.352, 0.648] (as scipy's binomtest gives)
-    assert "| ceval | 80 | 0 | 0.2500 | [0.168, 0.355] | 0.2375 | 0.2500 | 0.2500 |" in text
-    assert "| ceval / STEM | 40 | 0 | 0.5000 | [0.352, 0.648] | 0.5000 | 0.5000 | 0.2500 |" in text
+    # Wilson 20/80 = [0.168, 0.355], 19/80 = [0.158, 0.341] and 20/40 = [0.352, 0.648] (as scipy's binomtest gives)
+    assert "| ceval | 80 | 0 | 0.2500 | [0.168, 0.355] | 0.2375 | [0.158, 0.341] | 0.2500 | 0.2500 |" in text
+    assert "| ceval / STEM | 40 | 0 | 0.5000 | [0.352, 0.648] | 0.5000 | [0.352, 0.648] | 0.5000 | 0.2500 |" in text
     assert "| ceval | 80 | 0 | 0.0000 | [0.000, 0.046] | 1.0000 | 0.2500 |" in text
     assert "no better than guessing" in text

@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from lmforge.eval.perplexity import perplexity
@@ -17,3 +18,5 @@ def test_bits_per_byte_matches_direct_loss(model_dir):
     assert math.isclose(r["bits_per_byte"], loss.item() / math.log(2) / len(doc.encode()), rel_tol=1e-5)
     small = perplexity(model, tok, [doc], window=3, progress=False)  # windows split the document
     assert small["tokens"] == r["tokens"] and small["perplexity"] > 1
+    # one document: every bootstrap resample is that document, so the interval is the point
+    assert r["documents"] == 1 and r["perplexity_ci95"] == pytest.approx([r["perplexity"]] * 2)

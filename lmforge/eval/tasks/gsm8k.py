@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
 from lmforge.errors import UserError
-from lmforge.eval.operation import (EvalResult, EvalSettings, ModelFolder, check_out, finish, load_model_for,
-                                    markdown, must_exist)
+from lmforge.eval.operation import (EvalResult, EvalSettings, ModelFolder, check_out, ci_text, finish,
+                                    load_model_for, markdown, must_exist)
 from lmforge.eval.tasks.mc import read_jsonl
 from lmforge.model.generate import SamplingParams, generate
 from lmforge.model.loader import Loaded
+from lmforge.stats import wilson
 
 STRICT = re.compile(r"#### (\-?[0-9\.\,]+)")
 FLEXIBLE = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
@@ -75,18 +77,21 @@ def gsm8k_prompt(question: str, fewshot: list[dict[str, str]]) -> str:
     return shots + f"Question: {question}\nAnswer:"
 
 
-def score_gsm8k(completions: list[str], answers: list[str]) -> dict[str, float]:
-    """strict (`#### N`) and flexible (last number) exact match of completions cut at STOP."""
+def score_gsm8k(completions: list[str], answers: list[str]) -> dict[str, Any]:
+    """strict (`#### N`) and flexible (last number) exact match of completions cut at STOP, each
+    with its Wilson 95% interval over the n questions (no chance level: the answer is free text)."""
     golds = [gold_answer(a) for a in answers]
     cut = [truncate(c) for c in completions]
-    n = max(len(golds), 1)
-    return {"n": len(golds),
-            "strict_match": sum(extract_strict(c) == g for c, g in zip(cut, golds)) / n,
-            "flexible_match": sum(extract_flexible(c) == g for c, g in zip(cut, golds)) / n}
+    n = len(golds)
+    out: dict[str, Any] = {"n": n}
+    for name, extract in (("strict_match", extract_strict), ("flexible_match", extract_flexible)):
+        hits = sum(extract(c) == g for c, g in zip(cut, golds))
+        out[name], out[f"{name}_ci95"] = hits / max(n, 1), list(wilson(hits, n))
+    return out
 
 
 def evaluate_gsm8k(model, tok, items: list[dict[str, str]], fewshot: list[dict[str, str]] | None = None,
-                   shots: int = 5, max_new_tokens: int = 256, batch_size: int = 8) -> dict[str, float]:
+                   shots: int = 5, max_new_tokens: int = 256, batch_size: int = 8) -> dict[str, Any]:
     """Greedy k-shot GSM8K (examples: the first `shots` of `fewshot`)."""
     prompts = [tok.encode(gsm8k_prompt(x["question"], (fewshot or [])[:shots])) for x in items]
     params = SamplingParams(max_new_tokens=max_new_tokens, stop_token_ids=[i for i in [tok.eos_id] if i is not None])
@@ -115,12 +120,15 @@ class GSM8KConfig(EvalSettings, ModelFolder):
 
 
 def run_gsm8k(cfg: GSM8KConfig, loaded: Loaded | None = None) -> EvalResult:
-    """strict_match, flexible_match and n under `results["gsm8k"]`."""
+    """strict_match, flexible_match (each with its `_ci95`) and n under `results["gsm8k"]`."""
     check_out(cfg)
     items = read_gsm8k(cfg.data)[:cfg.limit]
     shots = read_gsm8k(cfg.fewshot) if cfg.fewshot else []
     lm = load_model_for(cfg, cfg.model, loaded)
     r = evaluate_gsm8k(lm.model, lm.tokenizer, items, shots, cfg.shots, cfg.max_new_tokens, cfg.batch_size)
-    report = markdown(["task", "n", "shots", "strict match", "flexible match"],
-                      [["gsm8k", r["n"], r["shots"], r["strict_match"], r["flexible_match"]]])
+    report = markdown(["task", "n", "shots", "strict match", "95% CI", "flexible match", "95% CI"],
+                      [["gsm8k", r["n"], r["shots"], r["strict_match"], ci_text(r["strict_match_ci95"]),
+                        r["flexible_match"], ci_text(r["flexible_match_ci95"])]])
+    report += ("\n95% CI: Wilson score interval over the n questions. No chance level: the answer is a "
+               "free-text number.\n")
     return finish(cfg, "gsm8k", {"gsm8k": r}, report)

@@ -59,9 +59,12 @@ def eval_models(p: EvalStage, ctx: StageContext) -> tuple[str, dict[str, Any]]:
                 row["skill exact match 95% CI"] = interval_text(rate(scores["accuracy"], skill_n))
         if p.perplexity:
             cfg = PerplexityConfig(model=model_dir, files=p.perplexity, limit=64, device=p.device, dtype=p.dtype)
-            row["bits/byte"] = round(run_perplexity(cfg, loaded).results["perplexity"]["bits_per_byte"], 4)
+            ppl = run_perplexity(cfg, loaded).results["perplexity"]
+            row["bits/byte"] = round(ppl["bits_per_byte"], 4)
+            row["bits/byte 95% CI"] = "[{:.4f}, {:.4f}]".format(*ppl["bits_per_byte_ci95"])
+            row["documents"] = ppl["documents"]
         rows.append(row)
-    note = _eval_note(headline, skill_n)
+    note = _eval_note(headline, skill_n, bool(p.perplexity))
     return str(ctx.out_dir), {"tables": {"evaluation": rows}, "headline": headline,
                               "notes": [note] if note else []}
 
@@ -91,14 +94,18 @@ def _mc_columns(results: dict[str, dict]) -> dict[str, Any]:
     return row
 
 
-def _eval_note(headline: dict[str, dict[str, Any]], skill_n: int | None) -> str:
-    """How to read the evaluation table: each measure's n and chance level."""
+def _eval_note(headline: dict[str, dict[str, Any]], skill_n: int | None, perplexity: bool = False) -> str:
+    """How to read the evaluation table: each measure's n, chance level and interval."""
     seen = {label.rsplit(" (", 1)[0]: v for label, v in headline.items()}
     parts = [f"{m}: n={v['n']} questions, chance {v['chance']:.3g}" for m, v in seen.items()]
     if skill_n:
         parts.append(f"skill exact match: n={skill_n} questions, no chance level (free text)")
-    return ("Accuracies with Wilson 95% intervals (" + "; ".join(parts) + "). A score whose interval "
+    text = ("Accuracies with Wilson 95% intervals (" + "; ".join(parts) + "). A score whose interval "
             "holds its chance level is no better than guessing.") if parts else ""
+    if perplexity:
+        text += (" " if text else "") + ("bits/byte: over the first 64 documents (n in `documents`), its 95% "
+                                          "interval a percentile bootstrap over those documents.")
+    return text
 
 
 class CompareParams(StageParams):
