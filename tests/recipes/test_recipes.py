@@ -25,6 +25,7 @@ SMOKE_TEST = "A smoke test of the plumbing, not a result"
 def test_every_recipe_is_tested():
     claims = ["mindllm-entropy", "scaling-isoflop"]  # tests/recipes/test_claims_mindllm.py
     claims += ["contamination", "llama2-chat"]  # tests/recipes/test_claims.py, tests/rl/test_llama2_chat.py
+    claims += ["distill"]  # tests/distill/test_recipe.py
     assert sorted(p.stem for p in recipes_dir().glob("*.yaml")) == sorted(SEEDS + ["demo"] + claims)
 
 
