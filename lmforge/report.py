@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from lmforge.files import atomic_write_text  # noqa: E402
-from lmforge.stats import interval_text, is_change, is_score, moved, n_text, reading, show  # noqa: E402
+from lmforge.stats import change, interval_text, is_change, is_score, moved, n_text, reading, score, show  # noqa: E402
 from lmforge.text import read_jsonl  # noqa: E402
 
 HOW_TO_READ = ("Each score: its value, n, a 95% interval (Wilson for a proportion, a bootstrap of the "
@@ -47,6 +47,22 @@ def plot_loss(metrics_file: str | Path, out_png: Path, title: str) -> Path | Non
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
     return out_png
+
+
+def val_loss_line(rows: list[dict[str, Any]]) -> Any:
+    """The first -> last validation loss of a metrics file: a change of two scores (n: the
+    validation batches and tokens; 95% interval: Student's t over the per-batch mean losses, as
+    the trainer logs it) that does not decide the report's banner (any run that trains lowers its
+    loss); the plain "first -> last" text for files without intervals; None without evaluations."""
+    vals = [r for r in rows if "val_loss" in r]
+    if not vals:
+        return None
+    first, last = vals[0], vals[-1]
+    if not all("val_loss_ci95_lo" in r for r in (first, last)):
+        return f"{first['val_loss']:.3f} -> {last['val_loss']:.3f}"
+    scores = [score(r["val_loss"], r["val_batches"], (r["val_loss_ci95_lo"], r["val_loss_ci95_hi"]), "t",
+                    f"batches, {r['val_tokens']} tokens") for r in (first, last)]
+    return {**change(*scores, higher_is_better=False), "decides": False}
 
 
 def warmup_end(rows: list[dict[str, Any]]) -> int | None:
@@ -109,9 +125,9 @@ def headlines(records: dict[str, dict[str, Any]]) -> list[tuple[str, str, Any]]:
 
 def scored(records: dict[str, dict[str, Any]]) -> list[tuple[str, str, Any]]:
     """(stage, measure, value) for each headline score that can move: a change (before -> after)
-    or a score with a chance level."""
+    or a score with a chance level; not a change marked `"decides": False` (a loss curve)."""
     return [(stage, label, v) for stage, label, v in headlines(records)
-            if is_change(v) or (is_score(v) and "chance" in v)]
+            if (is_change(v) and v.get("decides", True)) or (is_score(v) and "chance" in v)]
 
 
 def learning_banner(records: dict[str, dict[str, Any]]) -> list[str]:
@@ -128,7 +144,14 @@ def learning_banner(records: dict[str, dict[str, Any]]) -> list[str]:
     return ["> **A smoke test of the plumbing, not a result:** no score moved beyond its 95% "
             f"interval: no gain from before to after, no score above its chance level ({len(found)} "
             f"checked: {checked}). The run is too small to learn; its numbers show that every stage "
-            "runs end to end, not what the method does.", ""]
+            "runs end to end, not what the method does." + _curves_aside(records), ""]
+
+
+def _curves_aside(records: dict[str, dict[str, Any]]) -> str:
+    """Why a validation loss that fell beyond its interval does not make a run a result."""
+    curves = [v for _, _, v in headlines(records) if is_change(v) and not v.get("decides", True)]
+    return (" (Validation-loss lines are shown with their intervals but not counted: any run that "
+            "trains lowers its loss.)") if curves else ""
 
 
 def _stage_section(name: str, rec: dict[str, Any], out: Path) -> list[str]:

@@ -99,6 +99,12 @@ def reads(low: float, high: float, below: str = "lower", above: str = "higher") 
     return "not distinguishable (the interval spans 0)"
 
 
+def score(value: float, n: int, ci: tuple[float, float], method: str, unit: str,
+          chance: float | None = None) -> dict[str, Any]:
+    """A score from a value and an interval computed elsewhere (e.g. a t interval logged in training)."""
+    return _score(value, n, ci, chance, method, unit)
+
+
 def proportion(k: int, n: int, chance: float | None = None, unit: str = "questions") -> dict[str, Any]:
     """k right of n as a score: value k/n with its Wilson 95% interval."""
     lo, hi = wilson(k, n)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from lmforge.report import learning_banner, warmup_end, write_report
+from lmforge.report import learning_banner, val_loss_line, warmup_end, write_report
 from lmforge.stats import change, mean, proportion, show
 
 
@@ -76,3 +76,24 @@ def test_a_score_note_is_read_with_it():
     many = {"eval": {"summary": {"headline": {f"ceval acc ({m})": proportion(5, 20, chance=0.25)
                                               for m in ("a", "b")}}}}
     assert "(2 checked: ceval acc x2)" in learning_banner(many)[0]
+
+
+def _val_row(step: int, loss: float, lo: float, hi: float) -> dict:
+    return {"step": step, "val_loss": loss, "val_batches": 4, "val_tokens": 8192,
+            "val_loss_ci95_lo": lo, "val_loss_ci95_hi": hi}
+
+
+def test_validation_loss_line_carries_n_and_interval_but_decides_nothing(tmp_path):
+    line = val_loss_line([_val_row(10, 6.9, 6.8, 7.0), {"step": 20, "loss": 6.5}, _val_row(30, 6.3, 6.2, 6.4)])
+    assert line["verdict"] == "gain" and line["after"]["n"] == 4 and line["after"]["ci95"] == [6.2, 6.4]
+    assert val_loss_line([_val_row(10, 6.9, 6.8, 7.0), _val_row(30, 6.85, 6.75, 6.95)])["verdict"].startswith("no change")
+    report = _write(tmp_path, {"sft": {"pretrain validation loss (first eval -> last)": line,
+                                       "skill exact match": change(proportion(0, 20), proportion(0, 20))}})
+    assert ("| sft | pretrain validation loss (first eval -> last) | 6.900 -> 6.300 | 4 batches, 8192 tokens | "
+            "[6.800, 7.000] -> [6.200, 6.400] |  | gain |") in report
+    top = report.split("## Report card")[0]  # the loss fell beyond its interval, yet nothing was learned
+    assert "A smoke test of the plumbing" in top and "Validation-loss lines are shown" in top
+    assert "(1 checked: skill exact match)" in top
+    # an old metrics.jsonl (no interval keys) keeps the plain line; no evaluation, no line
+    assert val_loss_line([{"step": 1, "val_loss": 6.9}, {"step": 2, "val_loss": 6.3}]) == "6.900 -> 6.300"
+    assert val_loss_line([{"step": 1, "loss": 3.0}]) is None

@@ -25,6 +25,7 @@ from lmforge.errors import UserError
 from lmforge.model.flops import flops_per_token, peak_flops
 from lmforge.model.io import save_model
 from lmforge.model.transformer import CausalLM
+from lmforge.stats import t_interval
 from lmforge.train import distributed as D
 from lmforge.train.checkpoint import (
     checkpoints,
@@ -100,22 +101,30 @@ class _StopSignal:
 def evaluate(model: torch.nn.Module, objective: Objective, batches: Iterable[dict[str, torch.Tensor]],
              device: torch.device, autocast, limit: int) -> tuple[float, dict[str, float]]:
     """Mean loss (and metrics) of `objective` over up to `limit` batches."""
+    losses, _, metrics = evaluate_batches(model, objective, batches, device, autocast, limit)
+    return sum(losses) / len(losses), metrics
+
+
+def evaluate_batches(model: torch.nn.Module, objective: Objective, batches: Iterable[dict[str, torch.Tensor]],
+                     device: torch.device, autocast, limit: int) -> tuple[list[float], int, dict[str, float]]:
+    """Each batch's mean loss of `objective` over up to `limit` batches, the tokens they hold
+    (counted as the training `tokens` column), and the metrics' means."""
     was_training = model.training
     model.eval()
-    losses, sums, n = [], {}, 0
+    losses, sums, tokens = [], {}, 0
     with torch.no_grad(), autocast():
         for i, batch in enumerate(batches):
             if i >= limit:
                 break
             loss, metrics = objective(model, _to(batch, device))
             losses.append(float(loss))
+            tokens += _count_tokens(batch)
             for k, v in metrics.items():
                 sums[k] = sums.get(k, 0.0) + v
-            n += 1
     model.train(was_training)
     if not losses:
         raise TrainingError("validation data yielded no batches")
-    return sum(losses) / len(losses), {k: v / n for k, v in sums.items()}
+    return losses, tokens, {k: v / len(losses) for k, v in sums.items()}
 
 
 @dataclass
@@ -308,11 +317,18 @@ def _skip(run: _Run) -> None:
 
 def _eval_into(run: _Run, row: dict[str, Any],
                val_data: Callable[[], Iterable[dict[str, torch.Tensor]]]) -> None:
-    """Validation loss (mean over processes) and metrics, added to the step's row."""
-    val_loss, val_metrics = evaluate(run.model, run.objective, val_data(), run.device, run.autocast,
-                                     run.cfg.eval_batches)
-    run.val_loss = run.strategy.mean(val_loss)
-    row["val_loss"] = run.val_loss
+    """Validation loss (mean over processes) and metrics, added to the step's row, with its n
+    (`val_batches`, `val_tokens`, over all processes) and its 95% interval `val_loss_ci95_lo`/`_hi`:
+    Student's t over the per-batch mean losses (from two batches on; no extra forward pass)."""
+    losses, tokens, val_metrics = evaluate_batches(run.model, run.objective, val_data(), run.device,
+                                                   run.autocast, run.cfg.eval_batches)
+    run.val_loss = run.strategy.mean(sum(losses) / len(losses))
+    if run.strategy.world_size > 1:
+        gathered = run.strategy.gather((losses, tokens))
+        losses, tokens = [x for part, _ in gathered for x in part], sum(t for _, t in gathered)
+    row.update(val_loss=run.val_loss, val_batches=len(losses), val_tokens=tokens)
+    if len(losses) > 1:  # two scalars, so TensorBoard/W&B can draw the band
+        _, row["val_loss_ci95_lo"], row["val_loss_ci95_hi"] = t_interval(losses)
     row.update({f"val_{k}": v for k, v in val_metrics.items()})
 
 

@@ -19,7 +19,7 @@ from lmforge.model.io import load_config, save_model
 from lmforge.model.loader import load_for_inference
 from lmforge.model.source import ModelSource
 from lmforge.recipes.kinds import StageContext, stage_kind
-from lmforge.report import read_metrics
+from lmforge.report import read_metrics, val_loss_line
 from lmforge.sft.data import read_jsonl
 from lmforge.sft.finetune import DPOConfig, SFTConfig, run_dpo, run_sft
 from lmforge.stats import change, mean, rate
@@ -42,8 +42,7 @@ def _curve_summary(run_dir: Path, label: str) -> dict[str, Any]:
                            "steps": max((r["step"] for r in rows), default=0)}
     if vals:
         out.update(first_val_loss=vals[0], final_val_loss=vals[-1])
-        out["headline"] = {f"{label} validation loss (first eval -> last)":
-                           f"{vals[0]:.3f} -> {vals[-1]:.3f}"}
+        out["headline"] = {f"{label} validation loss (first eval -> last)": val_loss_line(rows)}
     return out
 
 
