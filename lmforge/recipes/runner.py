@@ -13,17 +13,24 @@ A recipe is YAML:
       tokenizer: {kind: tokenizer, input: "@corpus", vocab_size: 4096}
 
 A string "@name" is the output path of the earlier stage `name`. A stage is complete when its
-folder holds `stage.json` (written last, atomically); a rerun skips complete stages, and a
-training stage that was killed resumes from its own checkpoints. `skip: true` leaves a stage out;
-"{recipe_dir}" in a value is the recipe file's folder.
+folder holds `stage.json` (written last, atomically). Each completed stage gets a build id, and
+records its spec and the build ids of every earlier stage (its inputs); a rerun skips a complete
+stage only when both are unchanged, so a rebuilt upstream stage reruns everything after it, in
+this run or a later one. A stage writes `.stage-started` (its spec and inputs as JSON) before it
+runs: a killed stage that is unchanged resumes (a training stage from its own checkpoints); one
+whose spec or inputs changed since is cleared first, so its old checkpoints and metrics.jsonl rows
+do not leak into the new run. `skip: true` leaves a stage out; "{recipe_dir}" in a value is the
+recipe file's folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -34,6 +41,9 @@ from lmforge.recipes.kinds import STAGE_KINDS, StageContext, StageParams, check_
 from lmforge.report import write_report
 
 STAGE_FILE = "stage.json"
+STARTED_FILE = ".stage-started"  # JSON: the spec and inputs a stage was started with (no data suffix)
+LEGACY = "legacy-"  # build ids of records written before build ids were kept
+_UNSET = "(default)"  # a key a spec does not set
 
 
 @dataclass
@@ -128,48 +138,107 @@ def stage_record(stage_dir: Path) -> dict[str, Any] | None:
     return json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
 
 
-def _write_record(stage_dir: Path, record: dict[str, Any]) -> None:
-    tmp = stage_dir / f".{STAGE_FILE}.tmp"
+def _started(stage_dir: Path) -> dict[str, Any] | None:
+    f = stage_dir / STARTED_FILE
+    try:
+        return json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
+    except json.JSONDecodeError:  # a torn write (the file is written atomically, but be safe)
+        return {}
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, stage_dir / STAGE_FILE)
+    os.replace(tmp, path)
+
+
+def build_id(record: dict[str, Any]) -> str:
+    """A completed stage's build id (records from before build ids: a hash of what they hold)."""
+    if "build" in record:
+        return str(record["build"])
+    held = json.dumps([record.get("spec"), record.get("output"), record.get("seconds")], sort_keys=True)
+    return LEGACY + hashlib.sha256(held.encode()).hexdigest()[:16]
+
+
+def _changes(old: Any, new: Any, key: str = "") -> list[str]:
+    """What differs between two specs, as `key: old -> new` lines (dotted keys)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [c for k in sorted(set(old) | set(new), key=str)
+                for c in _changes(old.get(k, _UNSET), new.get(k, _UNSET), f"{key}.{k}" if key else str(k))]
+    shown = [v if v is _UNSET else json.dumps(v) for v in (old, new)]
+    return [] if old == new else [f"{key or 'spec'}: {shown[0]} -> {shown[1]}"]
+
+
+def _why_stale(before: dict[str, Any], spec: dict[str, Any], inputs: dict[str, str]) -> str | None:
+    """Why a stage's earlier outputs (started or complete) no longer fit: None when they still do.
+    A record from before inputs were kept fits only inputs that are as old as it."""
+    changed = _changes(before.get("spec"), spec)
+    old_inputs = before.get("inputs", {k: v for k, v in inputs.items() if v.startswith(LEGACY)})
+    rebuilt = [k for k in inputs if old_inputs.get(k) != inputs[k]] + [k for k in old_inputs if k not in inputs]
+    if changed:
+        return "its settings changed (" + "; ".join(changed[:4]) + ("; ..." if len(changed) > 4 else "") + ")"
+    if rebuilt:
+        return f"earlier stage(s) {', '.join(rebuilt)} were rebuilt or changed"
+    return None
+
+
+def _prepare(stage_dir: Path, spec: dict[str, Any], inputs: dict[str, str], log: Callable[[str], None],
+             where: str) -> dict[str, Any] | None:
+    """The stage's record when it is complete and current (to skip); otherwise clear what is stale
+    (with a message), mark the stage started, and return None (to run: a killed unchanged stage
+    keeps its folder and resumes)."""
+    done = stage_record(stage_dir)
+    if done is not None and _why_stale(done, spec, inputs) is None:
+        return done
+    before = done if done is not None else _started(stage_dir)
+    why = None if before is None else _why_stale(before, spec, inputs)
+    if why and stage_dir.exists():
+        log(f"{where}: {why}: removing its earlier outputs in {stage_dir} and starting clean")
+        shutil.rmtree(stage_dir)
+    elif before is not None:
+        log(f"{where}: unchanged since it was stopped: resuming")
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(stage_dir / STARTED_FILE, {"spec": spec, "inputs": inputs})
+    return None
+
+
+def _run_stage(recipe: Recipe, name: str, spec: dict[str, Any], inputs: dict[str, str],
+               outputs: dict[str, str], records: dict[str, dict[str, Any]],
+               log: Callable[[str], None]) -> dict[str, Any]:
+    stage_dir = recipe.out / name
+    ctx = StageContext(name=name, out_dir=stage_dir, run_dir=recipe.out, outputs=outputs,
+                       summaries={k: v["summary"] for k, v in records.items()}, scale=recipe.scale)
+    params = check_params(spec["kind"], resolve({k: v for k, v in spec.items() if k != "kind"}, outputs),
+                          f"stages.{name}", out_dir=stage_dir)
+    log(f"[{recipe.name}] {name}: running {spec['kind']}")
+    t0 = time.time()
+    output, summary = STAGE_KINDS[spec["kind"]][1](params, ctx)
+    done = {"kind": spec["kind"], "spec": spec, "output": str(output), "summary": summary,
+            "seconds": time.time() - t0, "build": uuid.uuid4().hex, "inputs": inputs}
+    _write_json(stage_dir / STAGE_FILE, done)
+    log(f"[{recipe.name}] {name}: done in {done['seconds']:.0f}s -> {output}")
+    return done
 
 
 def run_recipe(recipe: Recipe, log: Callable[[str], None] = print,
                report: bool = True) -> dict[str, dict[str, Any]]:
-    """Run every stage not yet complete; return {stage: record}.
+    """Run every stage not complete and current; return {stage: record}.
 
-    A stage without a record resumes (a training stage from its checkpoints); once a stage runs,
-    every later stage starts over, since its inputs may have changed."""
+    A stage is skipped when its record holds the same spec and the same build ids of every earlier
+    stage; otherwise it runs, after its stale outputs are cleared (a killed unchanged stage keeps
+    them and resumes), and every later stage sees its new build id and runs too."""
     recipe.out.mkdir(parents=True, exist_ok=True)
     (recipe.out / "recipe.resolved.json").write_text(json.dumps(recipe.raw, indent=2,
                                                                 ensure_ascii=False))
     outputs: dict[str, str] = {}
     records: dict[str, dict[str, Any]] = {}
-    rerun_rest = False
     for name, spec in recipe.stages.items():
-        stage_dir = recipe.out / name
-        done = stage_record(stage_dir)
-        if not rerun_rest and done is not None and done.get("spec") == spec:
+        inputs = {k: build_id(r) for k, r in records.items()}
+        done = _prepare(recipe.out / name, spec, inputs, lambda m: log(f"[{recipe.name}] {m}"), name)
+        if done is not None:
             log(f"[{recipe.name}] {name}: complete, skipped ({done['seconds']:.0f}s earlier)")
         else:
-            if rerun_rest or done is not None:
-                # its inputs or its spec changed: start over (its checkpoints are stale)
-                shutil.rmtree(stage_dir, ignore_errors=True)
-            rerun_rest = True
-            stage_dir.mkdir(parents=True, exist_ok=True)
-            ctx = StageContext(name=name, out_dir=stage_dir, run_dir=recipe.out, outputs=outputs,
-                               summaries={k: v["summary"] for k, v in records.items()},
-                               scale=recipe.scale)
-            params = check_params(spec["kind"], resolve({k: v for k, v in spec.items()
-                                                         if k != "kind"}, outputs), f"stages.{name}",
-                                  out_dir=stage_dir)
-            log(f"[{recipe.name}] {name}: running {spec['kind']}")
-            t0 = time.time()
-            output, summary = STAGE_KINDS[spec["kind"]][1](params, ctx)
-            done = {"kind": spec["kind"], "spec": spec, "output": str(output),
-                    "summary": summary, "seconds": time.time() - t0}
-            _write_record(stage_dir, done)
-            log(f"[{recipe.name}] {name}: done in {done['seconds']:.0f}s -> {output}")
+            done = _run_stage(recipe, name, spec, inputs, outputs, records, log)
         outputs[name] = done["output"]
         records[name] = done
     if report:
