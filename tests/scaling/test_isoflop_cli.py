@@ -100,3 +100,17 @@ def test_bad_input_exits_2_naming_the_key(tmp_path, capsys, settings, overrides,
     err = capsys.readouterr().err
     assert "lmforge scaling isoflop: error:" in err and message in err
     assert not (tmp_path / "o" / "isoflop.json").exists()
+
+
+def test_the_recipe_stage_takes_the_same_config_from_a_results_file(tmp_path):
+    from lmforge.recipes import runner
+
+    csv_path = write_results(tmp_path / "results.csv")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "iso", "stages": {"iso": {
+        "kind": "scaling_isoflop", "results": str(csv_path), "predict_flops": 1e22, "bootstrap": 0}}}))
+    rec = runner.run_recipe(runner.load_recipe(recipe, out=str(tmp_path / "run")), log=lambda m: None,
+                            report=False)["iso"]
+    assert rec["summary"]["held_out"] is None and rec["output"] == str(tmp_path / "run" / "iso" / "isoflop.json")
+    assert rec["summary"]["law"]["a"] == pytest.approx(0.5, abs=1e-9)
+    assert rec["summary"]["headline"]["at 1e+22 FLOPs: N_opt, L_opt"].startswith("100.00B [100.00B, 100.00B], 0.7943")

@@ -127,10 +127,17 @@ def scaling_isoflop(p: IsoFLOPConfig, ctx: StageContext) -> tuple[str, dict[str,
     headline = {
         "IsoFLOP fit (Chinchilla approach 2)": f"N_opt ∝ C^{fit.a:.3f}{ci.get('a', '')}, "
                                                f"L_opt ∝ C^-{fit.b:.4f}{ci.get('b', '')} (95%)",
-        "every profile a minimum inside its sizes": "yes" if not fit.problems else "; ".join(fit.problems),
-        f"held-out run (depth {h.depth}, {human(h.N)} params, {h.flops:.3g} FLOPs): predicted -> observed":
-            f"{h.predicted:.4f} [{h.interval[0]:.4f}, {h.interval[1]:.4f}] -> {h.observed:.4f} "
-            f"(error {100 * h.error:+.2f}%; naive guess {h.naive:.4f}, error {100 * h.naive_error:+.2f}%)"}
-    return str(r.json), {"headline": headline, "images": [str(r.plot)], "held_out": vars(h),
+        "every profile a minimum inside its sizes": "yes" if not fit.problems else "; ".join(fit.problems)}
+    if h is not None:  # none when the profiles come from a results file (`results`)
+        headline[f"held-out run (depth {h.depth}, {human(h.N)} params, {h.flops:.3g} FLOPs): predicted -> "
+                 "observed"] = (f"{h.predicted:.4f} [{h.interval[0]:.4f}, {h.interval[1]:.4f}] -> {h.observed:.4f} "
+                                f"(error {100 * h.error:+.2f}%; naive guess {h.naive:.4f}, "
+                                f"error {100 * h.naive_error:+.2f}%)")
+    elif r.prediction is not None:
+        pr = r.prediction
+        headline[f"at {pr.flops:.3g} FLOPs: N_opt, L_opt"] = (
+            f"{human(pr.n_opt)} [{human(pr.n_interval[0])}, {human(pr.n_interval[1])}], "
+            f"{pr.l_opt:.4f} [{pr.l_interval[0]:.4f}, {pr.l_interval[1]:.4f}]")
+    return str(r.json), {"headline": headline, "images": [str(r.plot)], "held_out": vars(h) if h else None,
                          "law": fit.law(), "problems": fit.problems,
                          "tables": {"IsoFLOP profiles": rows}}
