@@ -6,7 +6,7 @@ The `lmforge sft-data ...` verbs and the `sft_data` recipe stage are derived fro
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
@@ -20,7 +20,7 @@ from lmforge.sft.data import Skips, encode, skip_reason, to_messages
 from lmforge.sft.pairs import _turns as pair_turns
 from lmforge.sft.tools import ExamRecordError, exam_to_samples, record_lang, self_cognition
 from lmforge.synth.self_instruct import Filters, read_seed_tasks, self_instruct
-from lmforge.synth.skills import number_preferences, number_skill
+from lmforge.synth.skills import number_preferences, number_questions, number_skill
 from lmforge.text import iter_jsonl
 from lmforge.tokenizer import Tokenizer
 from lmforge.tokenizer.chat_template import ChatFormatError
@@ -221,9 +221,15 @@ class SFTMixtureConfig(_Op):
     (pairs.jsonl). The skill (write a number in Chinese or English words) has a known answer;
     test numbers never appear in training."""
 
-    out: str = Field(description="output folder: train.jsonl, skill_test.jsonl, pairs.jsonl")
+    out: str = Field(description="output folder: train.jsonl, skill_test.jsonl, skill_val.jsonl, pairs.jsonl")
     skill_count: int = Field(600, ge=0, description="synthetic number-reading samples (zh + en)")
-    skill_test: int = Field(40, ge=0, description="held-out numbers for the skill test")
+    skill_test: int = Field(40, ge=0, description=(
+        "skill test questions: skill_test // 2 held-out numbers (at most 25), each asked in zh and en"))
+    skill_val: int = Field(0, ge=0, description=(
+        "validation questions (skill_val.jsonl): skill_val // 2 more held-out numbers, each asked in zh and en, "
+        "to choose settings on without looking at the test"))
+    rl_numbers: int = Field(0, ge=0, le=40, description=(
+        "numbers kept out of SFT and DPO for RL alone (prompts with a checker, no demonstration)"))
     pairs: int = Field(300, ge=0, description="DPO pairs of the same skill")
     self_cognition: SelfCognitionOptions | None = Field(None, description="who-are-you records")
     exam: InputPaths = Field(default_factory=list, description="WanJuan-schema exam jsonl (CoT + non-CoT)")
@@ -237,6 +243,24 @@ class SFTMixture:
     train: int
     skill_test: int
     parts: dict[str, int]  # part name -> records in train.jsonl (after the language filter)
+    numbers: dict[str, list[int]] = field(default_factory=dict)  # split -> its numbers (train, test, val, rl)
+
+
+def split_numbers(cfg: SFTMixtureConfig) -> dict[str, list[int]]:
+    """0..99 split into test, validation, RL-only and training numbers (disjoint; the test's
+    numbers drawn first, so they do not depend on the other splits' sizes)."""
+    rng = random.Random(cfg.seed)
+    rest = list(range(100))
+    split: dict[str, list[int]] = {}
+    for name, k in (("test", min(cfg.skill_test // 2, 25)), ("val", cfg.skill_val // 2), ("rl", cfg.rl_numbers)):
+        if k > len(rest) - 20:
+            raise UserError(f"skill_test, skill_val and rl_numbers leave fewer than 20 of the 100 numbers "
+                            f"for training (at {name}: {k} of {len(rest)} left)")
+        chosen = set(rng.sample(rest, k)) if k else set()
+        split[name] = sorted(chosen)
+        rest = [n for n in rest if n not in chosen]
+    split["train"] = rest
+    return split
 
 
 def _parts(cfg: SFTMixtureConfig, train_numbers: list[int]) -> dict[str, list[dict[str, Any]]]:
@@ -256,20 +280,17 @@ def _parts(cfg: SFTMixtureConfig, train_numbers: list[int]) -> dict[str, list[di
 
 
 def run_sft_mixture(cfg: SFTMixtureConfig) -> SFTMixture:
-    """Write train.jsonl, skill_test.jsonl and pairs.jsonl to `out`."""
-    rng = random.Random(cfg.seed)
-    numbers = list(range(100))
-    test_numbers = set(rng.sample(numbers, min(cfg.skill_test // 2, len(numbers) // 4)))
-    train_numbers = [n for n in numbers if n not in test_numbers]
-    parts = _parts(cfg, train_numbers)
+    """Write train.jsonl, skill_test.jsonl, skill_val.jsonl and pairs.jsonl to `out`."""
+    numbers = split_numbers(cfg)
+    parts = _parts(cfg, numbers["train"])
     train = [r for rows in parts.values() for r in rows]
-    rng.shuffle(train)
+    random.Random(cfg.seed).shuffle(train)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl_atomic(out / "train.jsonl", train)
-    test = [r for lang_seed in (cfg.seed + 1, cfg.seed + 2)
-            for r in number_skill(cfg.skill_test // 2, lang_seed, sorted(test_numbers))]
+    test = number_questions(numbers["test"], cfg.seed + 1)
     write_jsonl_atomic(out / "skill_test.jsonl", test)
-    write_jsonl_atomic(out / "pairs.jsonl", number_preferences(cfg.pairs, cfg.seed, train_numbers))
-    return SFTMixture(len(train), len(test), {k: len(v) for k, v in parts.items()})
+    write_jsonl_atomic(out / "skill_val.jsonl", number_questions(numbers["val"], cfg.seed + 2))
+    write_jsonl_atomic(out / "pairs.jsonl", number_preferences(cfg.pairs, cfg.seed, numbers["train"]))
+    return SFTMixture(len(train), len(test), {k: len(v) for k, v in parts.items()}, numbers)
 

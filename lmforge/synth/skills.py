@@ -43,16 +43,26 @@ _TEMPLATES = [
 ]
 
 
+def _question(lang: str, template: str, fn, n: int) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": template.format(n=n)}, {"role": "assistant", "content": fn(n)}],
+            "answer": fn(n), "lang": lang}
+
+
 def number_skill(count: int, seed: int = 0, numbers: range = range(100)) -> list[dict[str, Any]]:
     """`count` SFT records {"messages": [...], "answer": ...} drawn from `numbers`."""
     rng = random.Random(seed)
     out = []
     for _ in range(count):
         lang, template, fn = rng.choice(_TEMPLATES)
-        n = rng.choice(list(numbers))
-        out.append({"messages": [{"role": "user", "content": template.format(n=n)},
-                                 {"role": "assistant", "content": fn(n)}],
-                    "answer": fn(n), "lang": lang})
+        out.append(_question(lang, template, fn, rng.choice(list(numbers))))
+    return out
+
+
+def number_questions(numbers: list[int], seed: int = 0) -> list[dict[str, Any]]:
+    """Each number asked once in each language, in a shuffled order: a test (or validation, or RL
+    prompt) set without repeated questions."""
+    out = [_question(lang, template, fn, n) for n in numbers for lang, template, fn in _TEMPLATES]
+    random.Random(seed).shuffle(out)
     return out
 
 

@@ -6,6 +6,7 @@ from lmforge.synth.skills import (
     english_number,
     number_dialogues,
     number_preferences,
+    number_questions,
     number_skill,
     numbers_asked,
     skill_prompts,
@@ -67,3 +68,12 @@ def test_skill_prompts_are_distinct_questions_with_answers():
     assert all(p["answer"] in (chinese_number(n) for n in (7, 8)) or p["answer"] in (english_number(n) for n in (7, 8))
                for p in singles)
     assert all(len(p["prompt"]) == 3 and p["prompt"][-1]["role"] == "user" for p in prompts if p not in singles)
+
+
+def test_number_questions_ask_each_number_once_per_language():
+    qs = number_questions([3, 41, 88], seed=2)
+    asked = sorted((r["lang"], r["messages"][0]["content"]) for r in qs)
+    assert len(qs) == 6 and len(set(asked)) == 6 and numbers_asked(qs) == {3, 41, 88}
+    assert sorted(r["answer"] for r in qs) == sorted([chinese_number(n) for n in (3, 41, 88)]
+                                                     + [english_number(n) for n in (3, 41, 88)])
+    assert number_questions([3, 41, 88], seed=2) == qs and number_questions([3, 41, 88], seed=5) != qs

@@ -27,7 +27,9 @@ from lmforge.sft.prepare import SFTMixtureConfig, run_sft_mixture
 from lmforge.synth.mc_data import MCDataConfig, run_mc_data
 from lmforge.synth.skills import (
     number_dialogues,
-    numbers_asked,
+    number_questions,
+    number_skill,
+    second_turn,
     skill_prompts,
     two_turn_test,
 )
@@ -161,17 +163,27 @@ class SFTDataStage(SFTMixtureConfig):
         "are the mixture's other chats, e.g. self-cognition), for SFT beside train.jsonl"))
 
 
-def _skill_files(p: SFTDataStage, out: Path) -> dict[str, int]:
-    """dialogues.jsonl, skill_test_2turn.jsonl (the test's questions as second turns) and
-    rl_prompts.jsonl (the training skill questions with their answers); records per file."""
-    test = read_jsonl(out / "skill_test.jsonl")
-    train_numbers = sorted(set(range(100)) - numbers_asked(test))
+def _rl_records(p: SFTDataStage, numbers: dict[str, list[int]], train: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The skill records RL prompts come from: the RL-only numbers' questions, each asked alone and
+    as a second turn after a training question, when there are RL-only numbers; else the training
+    skill records (single and two-turn)."""
+    if not numbers.get("rl"):
+        return [r for r in train if "answer" in r]
+    questions = number_questions(numbers["rl"], p.seed + 3)
+    firsts = number_skill(len(questions), p.seed + 4, numbers["train"])
+    return questions + [second_turn(f, q) for f, q in zip(firsts, questions)]
+
+
+def _skill_files(p: SFTDataStage, out: Path, numbers: dict[str, list[int]]) -> dict[str, int]:
+    """dialogues.jsonl, skill_test_2turn.jsonl and skill_val_2turn.jsonl (the test's and validation's
+    questions as second turns) and rl_prompts.jsonl (skill questions with their answers); records per file."""
+    test, val = read_jsonl(out / "skill_test.jsonl"), read_jsonl(out / "skill_val.jsonl")
     train = read_jsonl(out / "train.jsonl")
     others = [{"messages": to_messages(r), "lang": r.get("lang")} for r in train if "answer" not in r]
-    dialogues = number_dialogues(p.dialogues, p.seed, train_numbers, others) if p.dialogues else []
-    train += dialogues
+    dialogues = number_dialogues(p.dialogues, p.seed, numbers["train"], others) if p.dialogues else []
     files = {"dialogues.jsonl": dialogues, "skill_test_2turn.jsonl": two_turn_test(test) if test else [],
-             "rl_prompts.jsonl": skill_prompts([r for r in train if "answer" in r])}
+             "skill_val_2turn.jsonl": two_turn_test(val) if val else [],
+             "rl_prompts.jsonl": skill_prompts(_rl_records(p, numbers, train + dialogues))}
     return {name: write_jsonl_atomic(out / name, rows) for name, rows in files.items()}
 
 
@@ -181,12 +193,25 @@ def sft_data(p: SFTDataStage, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     in skill_test_2turn.jsonl), DPO pairs (pairs.jsonl), two-turn chats, RL prompts."""
     p = _in(p, "sft")
     made = run_sft_mixture(p)
-    written = _skill_files(p, Path(p.out))
+    written = _skill_files(p, Path(p.out), made.numbers)
     rows = [{"part": k, "samples": n} for k, n in made.parts.items()]
     if p.dialogues:
         rows.append({"part": "two-turn number chats (dialogues.jsonl)", "samples": written["dialogues.jsonl"]})
     return p.out, {"train_samples": made.train + written["dialogues.jsonl"], "skill_test_samples": made.skill_test,
-                   "rl_prompts": written["rl_prompts.jsonl"], "tables": {"SFT mixture": rows}}
+                   "rl_prompts": written["rl_prompts.jsonl"],
+                   "tables": {"SFT mixture": rows, "numbers 0-99 by use (disjoint)": _split_rows(made.numbers)}}
+
+
+_SPLIT_USE = {"train": "SFT and DPO demonstrations (and the RL prompts when there are no RL-only numbers)",
+              "test": "skill test (skill_test.jsonl), never trained on",
+              "val": "validation (skill_val.jsonl), never trained on: settings are chosen on it",
+              "rl": "RL prompts only: a reward checks the answer, no demonstration"}
+
+
+def _split_rows(numbers: dict[str, list[int]]) -> list[dict[str, Any]]:
+    return [{"split": name, "numbers": len(ns), "use": _SPLIT_USE[name],
+             "examples": ", ".join(map(str, ns[:6])) + (" ..." if len(ns) > 6 else "")}
+            for name, ns in numbers.items() if ns]
 
 
 @stage_kind("mc_data", MCDataConfig)
