@@ -117,22 +117,48 @@ def select_by_entropy(model_dir: str | Path, data: str | Path, heldout: list[str
     labels, table = cluster_table(ent, clusters)
     picked = select_band(ent, base, low, high)
     summary = {"base_entropy": base, "band": [base + low, base + high], "clusters": table,
-               "selected": len(picked), "scored": len(recs)}
+               "selected": len(picked), "scored": len(recs),
+               "caption": band_caption(base, low, high, len(picked), len(recs))}
     with atomic_dir(out) as d:
         write_jsonl_atomic(d / "scored.jsonl", ({**r, "entropy": e, "cluster": int(c)}
                                                 for r, e, c in zip(recs, ent, labels)))
         write_jsonl_atomic(d / "selected.jsonl", (recs[i] for i in picked))
         (d / "clusters.json").write_text(json.dumps(summary, indent=1))
-        _histogram(ent, [base, base + low, base + high], d / "histogram.png")
+        _histogram(ent, base, low, high, len(picked), d / "histogram.png")
     return summary
 
 
-def _histogram(entropies: list[float], lines: list[float], path: Path) -> None:
-    fig, ax = plt.subplots()
-    ax.hist(entropies, bins=40)
-    for x in lines:
-        ax.axvline(x, color="r", linestyle="--")
-    ax.set_xlabel("response entropy (nats)")
+def band_caption(base: float, low: float, high: float, kept: int, scored: int) -> str:
+    """What "kept k of n" means: the band, where it sits against the base entropy, and why."""
+    return (f"Kept {kept} of {scored}: the samples whose response entropy lies in [{base + low:.2f}, "
+            f"{base + high:.2f}] nats, +{low:g} to +{high:g} above the base entropy {base:.2f} (the base "
+            "model's own loss on held-out plain text). MindLLM keeps +1.0 to +1.5: responses a little "
+            "harder than text the base model already predicts.")
+
+
+def entropy_figure(entropies: list[float], base: float, low: float, high: float, kept: int):
+    """The histogram of response entropies with the base entropy and the band kept marked and
+    explained (legend, caption); returns the figure."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.hist(entropies, bins=40, color="tab:blue", alpha=0.8, label=f"instruction samples (n={len(entropies)})")
+    ax.axvline(base, color="black", linewidth=1.5,
+               label=f"base entropy {base:.2f}: the base model on held-out plain text")
+    ax.axvspan(base + low, base + high, color="tab:green", alpha=0.25,
+               label=f"band kept: base +{low:g} to +{high:g} nats = [{base + low:.2f}, {base + high:.2f}]: "
+                     f"{kept} of {len(entropies)} samples")
+    lo, hi = min(min(entropies), base), max(max(entropies), base + high)
+    ax.set_xlim(lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9))
+    ax.set_xlabel("response entropy: the base model's mean loss on the response tokens (nats/token)")
     ax.set_ylabel("samples")
+    ax.set_title("MindLLM entropy selection")
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.4)  # room for the legend above the bars
+    ax.legend(fontsize="small", loc="upper right")
+    fig.text(0.01, 0.01, band_caption(base, low, high, kept, len(entropies)), fontsize="x-small", wrap=True)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
+def _histogram(entropies: list[float], base: float, low: float, high: float, kept: int, path: Path) -> None:
+    fig = entropy_figure(entropies, base, low, high, kept)
     fig.savefig(path, dpi=100)
     plt.close(fig)
