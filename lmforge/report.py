@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from lmforge.files import atomic_write_text  # noqa: E402
+from lmforge.files import atomic_write_text, temp_path  # noqa: E402
 from lmforge.stats import change, interval_text, is_change, is_score, moved, n_text, reading, score, show  # noqa: E402
 from lmforge.text import read_jsonl  # noqa: E402
 
@@ -43,10 +43,24 @@ def plot_loss(metrics_file: str | Path, out_png: Path, title: str) -> Path | Non
     ax.set_ylabel("loss (nats/token)")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return out_png
+    return save_figure(fig, out_png)
+
+
+def save_figure(fig, path: str | Path, dpi: int = 100, tight: bool = True) -> Path:
+    """Lay `fig` out (tight_layout; `tight=False` when the caller did), write it to `path`
+    atomically (a temp file beside it, then a rename) and close it. Every lmforge plot ends here."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if tight:
+        fig.tight_layout()
+    tmp = temp_path(path)
+    try:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+        tmp.replace(path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def val_loss_line(rows: list[dict[str, Any]]) -> Any:

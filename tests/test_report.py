@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from lmforge.report import learning_banner, val_loss_line, warmup_end, write_report
+import matplotlib.pyplot as plt
+
+from lmforge.report import learning_banner, save_figure, val_loss_line, warmup_end, write_report
 from lmforge.stats import change, mean, proportion, show
 
 
@@ -97,3 +99,11 @@ def test_validation_loss_line_carries_n_and_interval_but_decides_nothing(tmp_pat
     # an old metrics.jsonl (no interval keys) keeps the plain line; no evaluation, no line
     assert val_loss_line([{"step": 1, "val_loss": 6.9}, {"step": 2, "val_loss": 6.3}]) == "6.900 -> 6.300"
     assert val_loss_line([{"step": 1, "loss": 3.0}]) is None
+
+
+def test_save_figure_writes_atomically_and_closes(tmp_path):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    out = save_figure(fig, tmp_path / "new" / "line.png", dpi=50)
+    assert out == tmp_path / "new" / "line.png" and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not plt.fignum_exists(fig.number) and [p.name for p in out.parent.iterdir()] == ["line.png"]

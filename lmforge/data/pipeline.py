@@ -20,7 +20,7 @@ from lmforge.data.read import Documents, expand
 from lmforge.data.remote import RemoteDocuments
 from lmforge.data.shards import LANGS, FileShard, ShardResult, ShardTask, chunks, part_paths, process_shard
 from lmforge.files import atomic_open
-from lmforge.report import markdown_table
+from lmforge.report import markdown_table, save_figure
 from lmforge.text import MAX_PROBLEMS
 
 SAMPLES = 3  # removed documents shown per step
@@ -223,6 +223,4 @@ def _length_histogram(lengths: dict[str, list[int]], path: Path) -> None:
     ax.set_xlabel("characters per document")
     ax.set_ylabel("documents")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 
+from lmforge.report import save_figure
 from lmforge.scaling.fit import ScalingLaw
 from lmforge.scaling.plan import optimal_allocation
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
 
 def plot_fit(points: dict[str, np.ndarray], law: ScalingLaw, out: str | Path,
              held_out: np.ndarray | None = None) -> Path:
     """Write the two-panel figure to `out`; `held_out` marks points the fit did not see."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     N, D, L, C = points["N"], points["D"], points["loss"], points["C"]
     held = np.zeros(len(L), bool) if held_out is None else np.asarray(held_out, bool)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5))
@@ -50,17 +50,12 @@ def plot_fit(points: dict[str, np.ndarray], law: ScalingLaw, out: str | Path,
     ax2.plot(lim, lim, "k:", lw=1)
     ax2.set(xlabel="observed loss", ylabel="predicted loss", title="predicted vs observed", xlim=lim, ylim=lim)
     ax2.legend(fontsize=8)
-    return _save(fig, out)
+    return save_figure(fig, out, dpi=110)
 
 
 def plot_isoflop(fit, held, out: str | Path, size: str = "N_total") -> Path:
     """Left: each budget's loss against model size with its fitted parabola and minimum, and the
     held-out run (observed and predicted). Right: N_opt against FLOPs with the power law."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5))
     colors = plt.cm.viridis(np.linspace(0, 0.85, len(fit.profiles)))
     for p, color in zip(fit.profiles, colors):
@@ -86,18 +81,5 @@ def plot_isoflop(fit, held, out: str | Path, size: str = "N_total") -> Path:
     ax2.set(xscale="log", yscale="log", xlabel="training FLOPs", ylabel=f"compute-optimal size ({size})",
             title="compute-optimal size against compute")
     ax2.legend(fontsize=8)
-    return _save(fig, out)
+    return save_figure(fig, out, dpi=110)
 
-
-def _save(fig, out: str | Path) -> Path:
-    """Write the figure to `out` through a temp file, and close it."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)
-    return out

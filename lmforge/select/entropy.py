@@ -21,6 +21,7 @@ from lmforge.files import atomic_dir
 from lmforge.model.folder import ModelFolder
 from lmforge.model.loader import load_for_inference
 from lmforge.model.loss import masked_logprobs
+from lmforge.report import save_figure
 from lmforge.sft.data import SFTBatches, encode, read_jsonl, to_messages
 from lmforge.tokens.pack import is_val
 from lmforge.train.boundary import check_model_folder
@@ -124,7 +125,7 @@ def select_by_entropy(model_dir: str | Path, data: str | Path, heldout: list[str
                                                 for r, e, c in zip(recs, ent, labels)))
         write_jsonl_atomic(d / "selected.jsonl", (recs[i] for i in picked))
         (d / "clusters.json").write_text(json.dumps(summary, indent=1))
-        _histogram(ent, base, low, high, len(picked), d / "histogram.png")
+        save_figure(entropy_figure(ent, base, low, high, len(picked)), d / "histogram.png", tight=False)
     return summary
 
 
@@ -156,9 +157,3 @@ def entropy_figure(entropies: list[float], base: float, low: float, high: float,
     fig.text(0.01, 0.01, band_caption(base, low, high, kept, len(entropies)), fontsize="x-small", wrap=True)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
-
-
-def _histogram(entropies: list[float], base: float, low: float, high: float, kept: int, path: Path) -> None:
-    fig = entropy_figure(entropies, base, low, high, kept)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -24,7 +24,7 @@ from lmforge.model.flops import param_count
 from lmforge.model.io import load_config
 from lmforge.recipes.kinds import StageContext, StageParams, stage_kind
 from lmforge.recipes.stages.training import StageInterrupted
-from lmforge.report import read_metrics
+from lmforge.report import read_metrics, save_figure
 from lmforge.stats import fmt, reads, t_interval
 from lmforge.tokens.loader import DataConfig, TokenLoader
 from lmforge.train.config import TrainConfig
@@ -171,10 +171,7 @@ def plot(arms: list[Arm], title: str, warmup: int, png: Path, control: Arm | Non
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     _finals_panel(bx, arms, colors, control)
-    fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png)
 
 
 @stage_kind("seeds", SeedsParams)

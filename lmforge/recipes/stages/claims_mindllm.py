@@ -14,6 +14,7 @@ from lmforge.model.flops import human
 from lmforge.model.loader import load_for_inference
 from lmforge.recipes.kinds import StageContext, StageParams, stage_kind
 from lmforge.recipes.stages.training import skill_scores
+from lmforge.report import save_figure
 from lmforge.scaling.isoflop_run import IsoFLOPConfig, run_isoflop
 from lmforge.select.pool import JUNK, NoisyPoolConfig, SubsetConfig, part_counts, run_noisy_pool, run_subset
 from lmforge.sft.data import read_jsonl
@@ -110,10 +111,7 @@ def plot_arms(scores: dict[str, dict[str, dict[str, Any]]], out: Path) -> Path:
             ax.legend(fontsize=8)
         ax.set_xticks(range(len(labels)), labels, rotation=15, fontsize=8)
         ax.set(ylim=(0, 1), ylabel="accuracy", title=f"{title} (n={scores[labels[0]][key]['n']}, 95% Wilson)")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 @stage_kind("scaling_isoflop", IsoFLOPConfig)

@@ -17,6 +17,7 @@ from lmforge.eval.task import MCTask
 from lmforge.eval.tasks import load_task
 from lmforge.model.loader import load_for_inference
 from lmforge.recipes.kinds import StageContext, StageParams, stage_kind
+from lmforge.report import save_figure
 from lmforge.stats import change, proportion
 
 
@@ -96,10 +97,7 @@ def plot(scores: list[dict[str, Any]], chance: float, png: Path) -> Path:
     ax.set_ylim(0, 1)
     ax.set_title("accuracy on questions leaked into pretraining vs unseen (bars: 95% Wilson)", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png)
 
 
 @stage_kind("contamination_claim", ContaminationClaim)

@@ -16,7 +16,7 @@ from lmforge.model.flops import human
 from lmforge.model.loader import load_for_inference
 from lmforge.recipes.kinds import StageContext, StageParams, stage_kind
 from lmforge.recipes.stages.training import skill_scores
-from lmforge.report import mark_warmup, read_metrics, warmup_end
+from lmforge.report import mark_warmup, read_metrics, save_figure, warmup_end
 from lmforge.scaling.plan import PlanConfig, run_plan
 from lmforge.stats import interval_text, rate
 
@@ -133,10 +133,7 @@ def compare(p: CompareParams, ctx: StageContext) -> tuple[str, dict[str, Any]]:
     ax.set_ylabel("validation loss (nats/token)")
     ax.set_title(p.title)
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    png = ctx.out_dir / "compare.png"
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
+    png = save_figure(fig, ctx.out_dir / "compare.png")
     done = [r for r in rows if r["final val loss"] is not None]
     summary: dict[str, Any] = {"tables": {"validation loss vs parameters": rows}, "images": [str(png)],
                                "notes": notes}

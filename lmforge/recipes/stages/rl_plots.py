@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lmforge.report import plt, read_metrics
+from lmforge.report import plt, read_metrics, save_figure
 
 
 def _running_mean(values: list[float], window: int) -> list[float]:
@@ -32,7 +32,4 @@ def plot_reward_curve(metrics_file: str | Path, out_png: Path, title: str, windo
         ax2.set_ylabel("KL (nats/token)")
         ax2.legend(loc="lower right", fontsize=8)
     ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return out_png
+    return save_figure(fig, out_png)
