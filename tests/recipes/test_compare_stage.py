@@ -44,3 +44,17 @@ def test_no_warmup_note_when_nothing_warms_up(tmp_path):
     _, summary = compare(p, StageContext(name="c", out_dir=tmp_path, run_dir=tmp_path, outputs={},
                                          summaries=summaries))
     assert summary["notes"] == [] and summary["headline"] == {"lowest final val loss at equal steps": "a"}
+
+
+def test_final_val_loss_carries_its_interval_when_logged(tmp_path):
+    old = _metrics(tmp_path / "old.jsonl", 10, 0, 1e-3, {10: 6.0})  # written before intervals were logged
+    new = tmp_path / "new.jsonl"
+    new.write_text(json.dumps({"step": 10, "loss": 6.1, "lr": 1e-3, "val_loss": 5.9, "val_batches": 8,
+                               "val_tokens": 4096, "val_loss_ci95_lo": 5.8, "val_loss_ci95_hi": 6.0}) + "\n")
+    summaries = {"old": {"metrics_file": old, "steps": 10, "final_val_loss": 6.0},
+                 "new": {"metrics_file": str(new), "steps": 10, "final_val_loss": 5.9}}
+    p = check_params("compare", {"stages": ["old", "new"]}, "stages.c", out_dir=tmp_path)
+    _, summary = compare(p, StageContext(name="c", out_dir=tmp_path, run_dir=tmp_path, outputs={},
+                                         summaries=summaries))
+    rows = summary["tables"]["validation loss vs parameters"]
+    assert [r["final 95% CI"] for r in rows] == ["", "[5.800, 6.000] (t over 8 batches, 4096 tokens)"]

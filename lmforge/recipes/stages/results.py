@@ -167,9 +167,18 @@ def _draw_stages(ax, p: CompareParams, summaries: dict[str, dict[str, Any]]) -> 
         grown, last_lr = None, next((r["lr"] for r in reversed(metrics) if "lr" in r), None)
         rows.append({"stage": name, "params": s.get("params"), "active params": s.get("active_params"),
                      "steps": s.get("steps"), "first val loss": s.get("first_val_loss"),
-                     "final val loss": s.get("final_val_loss")})
+                     "final val loss": s.get("final_val_loss"), "final 95% CI": _final_interval(metrics)})
         offset += s.get("steps", 0) if p.chain else 0
     return rows, notes
+
+
+def _final_interval(metrics: list[dict]) -> str:
+    """The last evaluation's 95% interval and n, as the trainer logs them ("" for older metrics files)."""
+    last = next((r for r in reversed(metrics) if "val_loss" in r), {})
+    if "val_loss_ci95_lo" not in last:
+        return ""
+    return (f"[{last['val_loss_ci95_lo']:.3f}, {last['val_loss_ci95_hi']:.3f}] (t over {last['val_batches']} "
+            f"batches, {last['val_tokens']} tokens)")
 
 
 def _warmup_note(name: str, metrics: list[dict], curve: list[tuple], grown: tuple | None,
