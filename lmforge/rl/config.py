@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 from lmforge.model.folder import ModelFolder
 from lmforge.rl.grpo import LossType, ScaleRewards
 from lmforge.rl.rewards import RewardSpec
+from lmforge.sft.finetune import LoraOptions
 from lmforge.train.config import TrainConfig
 
 
@@ -91,6 +92,9 @@ class RLConfig(ModelFolder):
     rejection: RejectionOptions = Field(default_factory=RejectionOptions)
     sampling: Sampling = Field(default_factory=Sampling)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    lora: LoraOptions | None = Field(None, description=(
+        "train LoRA adapters (as `lmforge sft`) instead of all weights; the KL reference is then the policy "
+        "with its adapters switched off (no second copy), and the saved folder has them merged"))
 
     @model_validator(mode="after")
     def _check(self) -> RLConfig:

@@ -13,7 +13,7 @@ import torch
 from lmforge.model.generate import SamplingParams
 from lmforge.rl.ppo import PolicyWithValue, gae, kl_rewards, masked_mean, whiten
 from lmforge.rl.rewards import RewardSet
-from lmforge.rl.rollout import RolloutSource, autocast_for
+from lmforge.rl.rollout import RolloutSource, autocast_for, share_stats
 from lmforge.tokenizer.core import Tokenizer
 
 
@@ -41,7 +41,8 @@ class PPORollouts(RolloutSource):
         return lp.float().cpu(), v.float().cpu()
 
     def _fresh(self) -> dict[str, torch.Tensor]:
-        batch, scores, _ = self.rollout()
+        batch, raw, _ = self.rollout()
+        scores = raw
         mask = batch["labels"][:, 1:] != -100
         old_logps, old_values = self._policy_pass(batch)
         ref = None
@@ -57,6 +58,7 @@ class PPORollouts(RolloutSource):
         batch["stat/kl"] = kl.sum(-1).mean()
         batch["stat/non_score_reward"] = (-self.kl_coef * kl).sum(-1).mean()
         batch["stat/value_start"] = masked_mean(old_values, mask)
+        share_stats(batch, raw, self.world)
         return batch
 
     def next_batch(self) -> dict[str, torch.Tensor]:

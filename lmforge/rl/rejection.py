@@ -94,7 +94,7 @@ def run_rejection(cfg: RLConfig) -> RejectionResult:
         atomic_write_text(out / WINNERS, "".join(json.dumps(w, ensure_ascii=False) + "\n" for w in winners))
         atomic_write_text(out / STATS, json.dumps(stats, indent=2))
     stats = json.loads((out / STATS).read_text())
-    sft = SFTConfig(out=cfg.out, model=cfg.model, train=cfg.train,
+    sft = SFTConfig(out=cfg.out, model=cfg.model, train=cfg.train, lora=cfg.lora,
                     data=SFTData(files=[str(out / WINNERS)], max_len=max_len, normalize="none"))
     result = run_sft(sft)
     return RejectionResult(result, stats["prompts"], stats["kept"], stats["mean_reward"], stats["best_reward"])

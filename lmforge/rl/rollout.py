@@ -9,6 +9,7 @@ from contextlib import nullcontext
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from lmforge.errors import UserError
 from lmforge.model.generate import SamplingParams, generate
@@ -71,6 +72,23 @@ def layout(prompts: list[list[int]], completions: list[list[int]], pad_id: int) 
             ids[i, pw:pw + len(c)], att[i, pw:pw + len(c)] = torch.tensor(c), 1
             labels[i, pw:pw + len(c)] = torch.tensor(c)
     return {"input_ids": ids, "attention_mask": att, "labels": labels}
+
+
+def share_stats(batch: dict[str, torch.Tensor], rewards: torch.Tensor, world: int) -> None:
+    """With several processes, every `stat/*` scalar becomes the mean over the processes (each
+    holds an equal share of the step's rollouts, so a mean of means is the global mean) and
+    `stat/reward_std` the std of all processes' rewards: the logged curve is the global batch's."""
+    if world == 1 or not dist.is_initialized():
+        return
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    keys = sorted(k for k in batch if k.startswith("stat/") and k != "stat/reward_std")
+    means = torch.stack([batch[k].float() for k in keys]).to(device)
+    dist.all_reduce(means)
+    for k, v in zip(keys, (means / world).cpu()):
+        batch[k] = v
+    everyone = [torch.empty_like(rewards, device=device) for _ in range(world)]
+    dist.all_gather(everyone, rewards.to(device))
+    batch["stat/reward_std"] = torch.cat(everyone).std().cpu()
 
 
 def autocast_for(device: torch.device, precision: str):
@@ -152,6 +170,7 @@ class RolloutSource:
 
     def next_batch(self) -> dict[str, torch.Tensor]:
         batch, rewards, _ = self.rollout()
+        share_stats(batch, rewards, self.world)
         batch["advantages"] = group_advantages(rewards, self.group, self.scale)
         if self.reference is not None:
             self.reference.to(next(self.policy.parameters()).device)

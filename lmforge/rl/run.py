@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from lmforge.model import load_model
 from lmforge.model.generate import SamplingParams
 from lmforge.model.io import read_json, save_model
@@ -16,11 +18,13 @@ from lmforge.model.loader import stop_token_ids
 from lmforge.report import read_metrics
 from lmforge.rl.config import RLConfig
 from lmforge.rl.grpo import grpo_objective
+from lmforge.rl.lora import AdaptersOff
 from lmforge.rl.ppo import policy_with_value, ppo_objective, without_value_head
 from lmforge.rl.ppo_rollout import PPORollouts
 from lmforge.rl.rejection import RejectionResult, run_rejection
 from lmforge.rl.rewards import RewardSet
 from lmforge.rl.rollout import RolloutSource, read_prompts
+from lmforge.sft.lora import add_lora, merge_lora
 from lmforge.train.boundary import check_context, check_model_folder
 from lmforge.train.trainer import TrainResult, pick_device, train
 
@@ -80,11 +84,48 @@ def _uses_reference(cfg: RLConfig) -> bool:
     return bool(cfg.ppo.kl_coef if cfg.algorithm == "ppo" else cfg.grpo.beta)
 
 
-def _policy_only(result: TrainResult, policy, cfg: RLConfig) -> None:
-    """PPO's folder without the value head (a plain causal LM folder, as the next stage loads it)."""
+def build_policy(cfg: RLConfig):
+    """The start model (PPO: with a zero value head), with LoRA adapters when `cfg.lora` asks;
+    then only the adapters (and PPO's value head) train. The adapters' random init is drawn from
+    `train.seed`, so the same config starts from the same adapters in any process."""
+    policy = load_model(cfg.model)
+    if cfg.algorithm == "ppo":
+        policy = policy_with_value(policy)
+    if cfg.lora is not None:
+        lo = cfg.lora
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.train.seed)
+            policy = add_lora(policy, lo.r, lo.alpha, lo.dropout, lo.targets)
+        if cfg.algorithm == "ppo":
+            policy.v_head.requires_grad_(True)
+    return policy
+
+
+def build_reference(cfg: RLConfig, policy):
+    """The frozen KL reference: None without a KL term; with LoRA the policy with its adapters
+    off (the start model, no second copy); else a frozen copy of the start model."""
+    if not _uses_reference(cfg):
+        return None
+    if cfg.lora is not None:
+        return AdaptersOff(policy)
+    return load_model(cfg.model).eval().requires_grad_(False)
+
+
+def _plain_folder(result: TrainResult, policy, cfg: RLConfig) -> None:
+    """Rewrite the saved folder as a plain causal LM (as the next stage loads it): LoRA adapters
+    merged into the weights (W + alpha/r BA), PPO's value head left out."""
+    if cfg.algorithm != "ppo" and cfg.lora is None:
+        return
     entry = read_json(result.model_dir / "lmforge.json")["lineage"][-1]
-    save_model(without_value_head(policy.cpu()), result.model_dir, created_by=entry["created_by"],
-               parent=cfg.model, details=entry["details"], copy_from=cfg.model)
+    details = entry["details"]
+    model = policy.cpu()
+    if cfg.lora is not None:
+        model = merge_lora(model)
+        details = {**details, "lora": {**cfg.lora.model_dump(), "merged": True}}
+    if cfg.algorithm == "ppo":
+        model = without_value_head(model)
+    save_model(model, result.model_dir, created_by=entry["created_by"], parent=cfg.model, details=details,
+               copy_from=cfg.model)
 
 
 def run_rl(cfg: RLConfig) -> RLResult:
@@ -96,16 +137,14 @@ def run_rl(cfg: RLConfig) -> RLResult:
     prompts = read_prompts(cfg.prompts.files, tok, cfg.prompts.prompt_key, cfg.prompts.answer_key)
     check_context("longest prompt + sampling.max_new_tokens",
                   max(len(p["ids"]) for p in prompts) + cfg.sampling.max_new_tokens, shape, cfg.model)
-    policy = load_model(cfg.model)
-    if cfg.algorithm == "ppo":
-        policy = policy_with_value(policy)
-    reference = load_model(cfg.model).eval().requires_grad_(False) if _uses_reference(cfg) else None
+    policy = build_policy(cfg)
+    reference = build_reference(cfg, policy)
     objective, options = _objective(cfg)
     result = train(policy, objective, rollout_source(cfg, policy, reference, tok, prompts), cfg.train, cfg.out,
                    tokenizer_dir=cfg.model, parent=cfg.model, created_by="lmforge rl",
                    details={"algorithm": cfg.algorithm, **options, "prompts": len(prompts),
                             "rewards": [r.model_dump() for r in cfg.rewards]})
-    if cfg.algorithm == "ppo" and not result.interrupted and int(os.environ.get("RANK", "0")) == 0:
-        _policy_only(result, policy, cfg)
+    if not result.interrupted and _dist()[0] == 0:
+        _plain_folder(result, policy, cfg)
     first, last, kl = _curve(Path(cfg.out))
     return RLResult(result, result.model_dir, first, last, kl)
