@@ -16,7 +16,8 @@ from lmforge.stats import change, interval_text, is_change, is_score, moved, n_t
 from lmforge.text import read_jsonl  # noqa: E402
 
 HOW_TO_READ = ("Each score: its value, n, a 95% interval (Wilson for a proportion, a bootstrap of the "
-               "mean for non-binary values) and the chance level where there is one (multiple choice: "
+               "mean for non-binary values, Student's t over the per-batch losses for a validation "
+               "loss) and the chance level where there is one (multiple choice: "
                "1/number of choices). A change is called a gain only when the before and after "
                "intervals do not overlap.")
 
