@@ -69,6 +69,9 @@ def test_contamination_recipe_at_a_tiny_size(tmp_path):
     assert (detector["contaminated"]["tp"], detector["contaminated"]["fp"]) == (10, 0)
     assert detector["contaminated"]["precision"]["value"] == detector["contaminated"]["recall"]["value"] == 1.0
     assert (detector["clean"]["tp"], detector["clean"]["fp"], detector["clean"]["fn"]) == (0, 0, 10)
+    headline = rec["claim"]["summary"]["headline"]
+    assert headline["detector precision on the clean corpus (13-grams)"] == "undefined: nothing flagged"
+    assert headline["detector precision on the contaminated corpus (13-grams)"]["value"] == 1.0
     assert Path(rec["claim"]["summary"]["images"][0]).is_file()
     report = (tmp_path / "report.md").read_text()
     assert "accuracy on the leaked questions: clean -> contaminated model" in report

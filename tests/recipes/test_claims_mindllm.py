@@ -58,3 +58,5 @@ def test_scaling_isoflop_tiny(tmp_path):
     assert Path(s["images"][0]).stat().st_size > 10_000
     report = (tmp_path / "report.md").read_text()
     assert "IsoFLOP fit (Chinchilla approach 2)" in report and "held-out run" in report
+    law = s["headline"]["IsoFLOP fit (Chinchilla approach 2)"]
+    assert f"L_opt ∝ C^-b, b = {s['law']['b']:.4f}" in law and f"N_opt ∝ C^a, a = {s['law']['a']:.3f}" in law

@@ -123,8 +123,8 @@ def scaling_isoflop(p: IsoFLOPConfig, ctx: StageContext) -> tuple[str, dict[str,
     rows = [{"FLOPs": f"{q.flops:.3g}", "sizes": len(q.N), "N_opt": human(q.n_opt), "L_opt": round(q.l_opt, 4),
              "curvature k": round(q.k, 4), "well posed": q.problem() is None} for q in fit.profiles]
     headline = {
-        "IsoFLOP fit (Chinchilla approach 2)": f"N_opt ∝ C^{fit.a:.3f}{ci.get('a', '')}, "
-                                               f"L_opt ∝ C^-{fit.b:.4f}{ci.get('b', '')} (95%)",
+        "IsoFLOP fit (Chinchilla approach 2)": f"N_opt ∝ C^a, a = {fit.a:.3f}{ci.get('a', '')}; "
+                                               f"L_opt ∝ C^-b, b = {fit.b:.4f}{ci.get('b', '')} (95%)",
         "every profile a minimum inside its sizes": "yes" if not fit.problems else "; ".join(fit.problems)}
     if h is not None:  # none when the profiles come from a results file (`results`)
         headline[f"held-out run (depth {h.depth}, {human(h.N)} params, {h.flops:.3g} FLOPs): predicted -> "

@@ -113,7 +113,8 @@ def contamination_claim(p: ContaminationClaim, ctx: StageContext) -> tuple[str, 
             headline[f"accuracy on the {part} questions: clean -> contaminated model"] = \
                 change(by["clean"][part], by["contaminated"][part])
     for r in detector:
-        headline[f"detector precision on the {r['corpus']} corpus ({p.ngram}-grams)"] = r["precision"]
+        headline[f"detector precision on the {r['corpus']} corpus ({p.ngram}-grams)"] = (
+            r["precision"] if r["flagged"] else "undefined: nothing flagged")
         headline[f"detector recall on the {r['corpus']} corpus ({p.ngram}-grams)"] = r["recall"]
     return str(png), {"tables": {"accuracy by question (n; 95% Wilson; chance level)": scores,
                                  "contamination detector vs the planted truth": detector},
