@@ -9,8 +9,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from lmforge.model import load_model
 from lmforge.model.generate import SamplingParams
 from lmforge.model.io import read_json, save_model
@@ -93,9 +91,7 @@ def build_policy(cfg: RLConfig):
         policy = policy_with_value(policy)
     if cfg.lora is not None:
         lo = cfg.lora
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.train.seed)
-            policy = add_lora(policy, lo.r, lo.alpha, lo.dropout, lo.targets)
+        policy = add_lora(policy, lo.r, lo.alpha, lo.dropout, lo.targets, seed=cfg.train.seed)
         if cfg.algorithm == "ppo":
             policy.v_head.requires_grad_(True)
     return policy

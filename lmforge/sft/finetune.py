@@ -98,7 +98,7 @@ def _with_lora(model, cfg: SFTConfig):
     if cfg.lora is None:
         return model
 
-    return add_lora(model, cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout, cfg.lora.targets)
+    return add_lora(model, cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout, cfg.lora.targets, seed=cfg.train.seed)
 
 
 def _merge_and_resave(model, result, cfg: SFTConfig):
