@@ -3,6 +3,8 @@ itself: malformed configs and recipes, record shapes, empty evaluation sets, bad
 
 from __future__ import annotations
 
+import math
+
 from tests.fuzz.case import Case, case, jsonl, nested_json, out_cases
 
 PRETRAIN = ("model: {preset: tiny, tokenizer: {tok}, hidden_size: 64, intermediate_size: 128,\n"
@@ -96,6 +98,7 @@ def _scaling_cases() -> list[Case]:
         case("scaling fit", "bootstrap-negative", fit + " --bootstrap -1", "bootstrap", files={"r.csv": csv}),
         case("scaling fit", "plot-is-a-folder", fit + " --plot {tmp}/pl", "{tmp}/pl",
              files={"r.csv": csv, "pl/keep": "x"}),
+        *_isoflop_cases(),
         case("scaling plan", "count-negative", "--gpu H100 --count -3 --hours 1", "count"),
         case("scaling plan", "flops-negative", "--flops -1", "flops"),
         case("scaling plan", "mfu-2", plan + " --mfu 2", "mfu"),
@@ -104,6 +107,24 @@ def _scaling_cases() -> list[Case]:
         case("scaling plan", "fit-not-an-object", plan + " --fit {tmp}/f.json", "f.json", files={"f.json": "[1]"}),
         case("scaling plan", "level-1", plan + " --level 1", "level"),
         case("scaling plan", "nothing-to-plan", "--mfu 0.3", "flops"),
+    ]
+
+
+def _isoflop_cases() -> list[Case]:
+    """Exact parabolas at three budgets (loss = 0.1 (ln N - ln N_opt)^2 + 10 C^-0.05, N_opt = C^0.5)."""
+    rows = [(c ** 0.5 * f, c, 0.1 * math.log(f) ** 2 + 10 * c ** -0.05) for c in (1e18, 1e19, 1e20) for f in (0.1, 1, 10)]
+    csv = "N_total,FLOPs,loss\n" + "".join(f"{n},{c},{loss}\n" for n, c, loss in rows)
+    cfg = "results: {tmp}/r.csv\nbootstrap: 0\nout: {out}\n"
+    iso = "{tmp}/c.yaml"
+    return [
+        *[case("scaling isoflop", c.name, c.argv, *c.expect, files={"c.yaml": cfg, "r.csv": csv, **c.files})
+          for c in out_cases("scaling isoflop", iso + " out={out}")],
+        case("scaling isoflop", "results-missing", iso, "{tmp}/r.csv", "not found", files={"c.yaml": cfg}),
+        case("scaling isoflop", "loss-not-a-number", iso, "r.csv:3", "loss",
+             files={"c.yaml": cfg, "r.csv": csv.replace(f",{rows[1][2]}\n", ",nan?\n")}),
+        case("scaling isoflop", "unknown-key", iso, "bootstrapp", files={"c.yaml": cfg + "bootstrapp: 3\n", "r.csv": csv}),
+        case("scaling isoflop", "yaml-broken", iso, "c.yaml", files={"c.yaml": "results: [\n", "r.csv": csv}),
+        case("scaling isoflop", "one-budget", iso + " flops=1e18", "budgets", files={"c.yaml": cfg, "r.csv": csv}),
     ]
 
 
