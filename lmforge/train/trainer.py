@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from lmforge.config import dump_config
 from lmforge.errors import UserError
+from lmforge.files import atomic_write_text
 from lmforge.model.flops import flops_per_token, peak_flops
 from lmforge.model.io import save_model
 from lmforge.model.transformer import CausalLM
@@ -354,6 +355,27 @@ def _save_final(run: _Run, out: Path, details: dict[str, Any] | None, **save_kw:
                             "trainable_parameters": len(run.trainable)})
 
 
+def drop_rows_after(metrics: Path, step: int) -> int:
+    """Before a resume from `step`: remove the rows a killed run logged after its last checkpoint
+    (they are re-done and logged again) and a line the kill cut short; returns how many went."""
+    if not metrics.is_file():
+        return 0
+    kept, dropped = [], 0
+    for line in metrics.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            dropped += 1
+            continue
+        if row.get("step", 0) <= step:
+            kept.append(line + "\n")
+        else:
+            dropped += 1
+    if dropped:
+        atomic_write_text(metrics, "".join(kept))
+    return dropped
+
+
 class _Log:
     """Metrics as JSON lines (plus TensorBoard/W&B when asked) and the progress bar; the main
     process only. `close` always runs (see `train`)."""
@@ -363,6 +385,8 @@ class _Log:
         self.writer = _trackers(cfg, run_dir) if self.main else None
         self.bar = tqdm(total=cfg.max_steps, initial=run.step, desc=desc, disable=not self.main,
                         unit="step", dynamic_ncols=True, mininterval=2.0)
+        if self.main and run.step > 0:
+            drop_rows_after(run_dir / "metrics.jsonl", run.step)
         self.file = (run_dir / "metrics.jsonl").open("a") if self.main else None
 
     def record(self, row: dict[str, Any], at_end: bool) -> None:

@@ -12,6 +12,7 @@ from lmforge.config import ConfigError, load_config
 from lmforge.model import load_model
 from lmforge.train.checkpoint import checkpoints
 from lmforge.train.pretrain import PretrainConfig, run_pretrain
+from lmforge.train.trainer import drop_rows_after
 
 from .conftest import CLI, ENV, read_losses as losses
 
@@ -44,6 +45,16 @@ def test_sigkill_resume_is_bit_identical(write_config, tmp_path):
     assert 0 < len(checkpoints(run)) and not (run / "model").exists()
     subprocess.run(CLI + ["pretrain", str(ref_cfg), f"out={run}"], check=True, env=ENV, capture_output=True)
     assert losses(run) == losses(tmp_path / "ref")  # exact float equality, every step
+    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 17))  # the rows logged after the last checkpoint were not kept twice
+
+
+def test_drop_rows_after_keeps_the_checkpointed_steps(tmp_path):
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text("".join(json.dumps({"step": i, "loss": 1.0 / i}) + "\n" for i in range(1, 7)) + '{"step": 7, "lo')
+    assert drop_rows_after(metrics, 4) == 3  # steps 5, 6 and the line the kill cut short
+    assert [json.loads(x)["step"] for x in metrics.read_text().splitlines()] == [1, 2, 3, 4]
+    assert drop_rows_after(metrics, 4) == 0 and drop_rows_after(tmp_path / "none.jsonl", 4) == 0
 
 
 def test_sigterm_saves_checkpoint_then_resume_completes(write_config, tmp_path):
