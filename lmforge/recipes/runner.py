@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 import uuid
@@ -37,6 +36,7 @@ from typing import Any, Callable
 
 import lmforge.recipes.stages  # noqa: F401  (registers the stage kinds)
 from lmforge.config import ConfigError, apply_overrides, read_yaml
+from lmforge.files import atomic_write_json
 from lmforge.recipes.kinds import STAGE_KINDS, StageContext, StageParams, check_params  # noqa: F401
 from lmforge.report import write_report
 
@@ -146,12 +146,6 @@ def _started(stage_dir: Path) -> dict[str, Any] | None:
         return {}
 
 
-def _write_json(path: Path, record: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def build_id(record: dict[str, Any]) -> str:
     """A completed stage's build id (records from before build ids: a hash of what they hold)."""
     if "build" in record:
@@ -198,7 +192,7 @@ def _prepare(stage_dir: Path, spec: dict[str, Any], inputs: dict[str, str], log:
     elif before is not None:
         log(f"{where}: unchanged since it was stopped: resuming")
     stage_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(stage_dir / STARTED_FILE, {"spec": spec, "inputs": inputs})
+    atomic_write_json(stage_dir / STARTED_FILE, {"spec": spec, "inputs": inputs})
     return None
 
 
@@ -215,7 +209,7 @@ def _run_stage(recipe: Recipe, name: str, spec: dict[str, Any], inputs: dict[str
     output, summary = STAGE_KINDS[spec["kind"]][1](params, ctx)
     done = {"kind": spec["kind"], "spec": spec, "output": str(output), "summary": summary,
             "seconds": time.time() - t0, "build": uuid.uuid4().hex, "inputs": inputs}
-    _write_json(stage_dir / STAGE_FILE, done)
+    atomic_write_json(stage_dir / STAGE_FILE, done)
     log(f"[{recipe.name}] {name}: done in {done['seconds']:.0f}s -> {output}")
     return done
 
