@@ -19,7 +19,8 @@ HOW_TO_READ = ("Each score: its value, n, a 95% interval (Wilson for a proportio
                "mean for non-binary values, Student's t over the per-batch losses for a validation "
                "loss) and the chance level where there is one (multiple choice: "
                "1/number of choices). A change is called a gain only when the before and after "
-               "intervals do not overlap.")
+               "intervals do not overlap; a change paired by item (the same questions or prompts "
+               "before and after) is a gain when the bootstrap interval of its mean difference is above 0.")
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
@@ -140,9 +141,10 @@ def headlines(records: dict[str, dict[str, Any]]) -> list[tuple[str, str, Any]]:
 
 def scored(records: dict[str, dict[str, Any]]) -> list[tuple[str, str, Any]]:
     """(stage, measure, value) for each headline score that can move: a change (before -> after)
-    or a score with a chance level; not a change marked `"decides": False` (a loss curve)."""
+    or a score with a chance level or read against 0 (paired); not a change marked `"decides": False`
+    (a loss curve)."""
     return [(stage, label, v) for stage, label, v in headlines(records)
-            if (is_change(v) and v.get("decides", True)) or (is_score(v) and "chance" in v)]
+            if (is_change(v) and v.get("decides", True)) or (is_score(v) and ("chance" in v or v.get("paired")))]
 
 
 def learning_banner(records: dict[str, dict[str, Any]]) -> list[str]:

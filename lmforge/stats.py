@@ -11,7 +11,8 @@ a report can be compared. A score with a chance level (multiple choice: 1/number
 above (below) chance only when its whole interval is.
 
 Scores travel in stage summaries (JSON) as plain dicts: `{"kind": "score", "value", "n", "ci95",
-"chance", "method", "unit"}` (an optional "note" is read with it) and `{"kind": "change", "before",
+"chance", "method", "unit"}` (an optional "note" is read with it; `"paired": True` marks a mean of
+paired differences, read against 0) and `{"kind": "change", "before",
 "after", "verdict"}`; `show` renders either (or any other value) as one line of text.
 """
 
@@ -26,6 +27,7 @@ import numpy as np
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
 GAIN, DROP, SAME = "gain", "drop", "no change beyond the 95% intervals"
+PAIRED_SAME = "no change (the interval spans 0)"
 ABOVE, AT, BELOW = "above chance", "at chance", "below chance"
 
 
@@ -124,6 +126,13 @@ def mean(values: Sequence[float], chance: float | None = None, unit: str = "valu
     return _score(sum(values) / len(values), len(values), (lo, hi), chance, "bootstrap", unit)
 
 
+def paired_difference(values: Sequence[float], unit: str = "values", seed: int = 0) -> dict[str, Any]:
+    """The mean of paired differences (after minus before, item by item) as a score that reads as a
+    gain or a drop when its bootstrap interval excludes 0: a paired comparison, which sees a change
+    that two overlapping before/after intervals hide."""
+    return {**mean(values, unit=unit, seed=seed), "paired": True}
+
+
 def _score(value: float, n: int, ci: tuple[float, float], chance: float | None, method: str,
            unit: str) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": "score", "value": value, "n": n, "ci95": [ci[0], ci[1]],
@@ -166,10 +175,18 @@ def against_chance(score: dict[str, Any]) -> str | None:
     return ABOVE if lo > chance else BELOW if hi < chance else AT
 
 
+def paired_verdict(score: dict[str, Any]) -> str:
+    """GAIN / DROP when a paired difference's interval is above / below 0, else PAIRED_SAME."""
+    lo, hi = score["ci95"]
+    return GAIN if lo > 0 else DROP if hi < 0 else PAIRED_SAME
+
+
 def moved(value: Any) -> bool:
-    """Whether a score or change shows something learned: a gain, or a score above chance."""
+    """Whether a score or change shows something learned: a gain (paired or not), or a score above chance."""
     if is_change(value):
         return value["verdict"] == GAIN
+    if is_score(value) and value.get("paired"):
+        return paired_verdict(value) == GAIN
     return is_score(value) and against_chance(value) == ABOVE
 
 
@@ -186,6 +203,8 @@ def reading(value: Any) -> str:
     if is_score(value):
         where = against_chance(value)
         parts = ([f"{where} ({value['chance']:.3g})"] if where else []) + ([value["note"]] if "note" in value else [])
+        if value.get("paired"):
+            parts.insert(0, f"paired: {paired_verdict(value)}")
         return "; ".join(parts)
     return ""
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import matplotlib.pyplot as plt
 
 from lmforge.report import learning_banner, save_figure, val_loss_line, warmup_end, write_report
-from lmforge.stats import change, mean, proportion, show
+from lmforge.stats import change, mean, moved, paired_difference, proportion, reading, show
 
 
 def _write(tmp_path: Path, headlines: dict[str, dict]) -> str:
@@ -107,3 +107,22 @@ def test_save_figure_writes_atomically_and_closes(tmp_path):
     out = save_figure(fig, tmp_path / "new" / "line.png", dpi=50)
     assert out == tmp_path / "new" / "line.png" and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not plt.fignum_exists(fig.number) and [p.name for p in out.parent.iterdir()] == ["line.png"]
+
+
+def test_a_paired_change_is_read_against_zero(tmp_path):
+    # 40 questions: 9 right only after, 2 right only before. The two intervals overlap (no gain on
+    # their own), the paired difference of +0.175 excludes 0: a gain, counted in the banner.
+    before, after = [1] * 17 + [1] * 2 + [0] * 9 + [0] * 12, [1] * 17 + [0] * 2 + [1] * 9 + [0] * 12
+    diffs = [a - b for a, b in zip(after, before)]
+    report = _write(tmp_path, {"grpo": {
+        "skill exact match before -> after GRPO": change(proportion(19, 40), proportion(26, 40)),
+        "skill exact match change of GRPO, paired by question": paired_difference(diffs, unit="questions")}})
+    assert "| 0.475 -> 0.650 | 40 questions | [0.329, 0.625] -> [0.495, 0.779] |  | no change beyond" in report
+    row = next(line for line in report.splitlines() if "paired by question |" in line)
+    low = float(row.split("| [")[1].split(",")[0])
+    assert row.startswith("| grpo | skill exact match change of GRPO, paired by question | 0.175 | 40 questions |")
+    assert 0 < low < 0.175 and row.endswith("|  | paired: gain |")
+    assert "**Moved beyond its 95% interval:** skill exact match change of GRPO, paired by question" in report
+    same = paired_difference([1, -1] * 10, unit="questions")
+    assert not moved(same) and reading(same) == "paired: no change (the interval spans 0)"
+    assert reading(paired_difference([-1.0, -0.5, -1.0, -0.8] * 5)) == "paired: drop"

@@ -33,7 +33,8 @@ def chat_exact_match(model: CausalLM, tok: Tokenizer, records: Sequence[dict[str
                      max_new_tokens: int = 32) -> dict[str, Any]:
     """Exact-match accuracy on records `{"messages": [..., user], "answer": str}` (a trailing
     assistant turn, if present, is the reference and is not shown to the model), with its Wilson
-    95% interval over the n records (no chance level: free text)."""
+    95% interval over the n records (no chance level: free text) and each record's hit (for
+    paired before/after comparisons)."""
     convs, answers = [], []
     for n, r in enumerate(records):
         if "answer" not in r or "messages" not in r:
@@ -44,7 +45,7 @@ def chat_exact_match(model: CausalLM, tok: Tokenizer, records: Sequence[dict[str
     preds = chat_answers(model, tok, convs, max_new_tokens)
     hits = [exact_match(p, a) for p, a in zip(preds, answers)]
     return {"n": len(hits), "exact_match": sum(hits) / max(len(hits), 1),
-            "exact_match_ci95": list(wilson(sum(hits), len(hits))),
+            "exact_match_ci95": list(wilson(sum(hits), len(hits))), "hits": hits,
             "examples": [{"prediction": p, "answer": a} for p, a in list(zip(preds, answers))[:5]]}
 
 

@@ -16,10 +16,11 @@ from lmforge.train.preference import sequence_logps
 
 
 def _turns(rec: dict[str, Any], key: str, role: str) -> list[dict[str, Any]]:
-    """A pair's prompt or answer: text (one turn) or a list of messages."""
+    """A pair's prompt or answer: text (one turn) or a list of messages. An empty rejected reply is
+    kept: a reply that ends at once is a failure a preference should be able to name."""
     value = rec[key]
     if isinstance(value, str):
-        if not value.strip():
+        if not value.strip() and key != "rejected":
             raise ChatFormatError(f"'{key}' is empty")
         return [{"role": role, "content": value}]
     if isinstance(value, list):

@@ -104,3 +104,8 @@ def test_bad_record_shapes_are_named_and_no_sample_left_is_an_error(tmp_path, to
     assert len(kept) == 1 and pstats.problems == [
         "record 1: 'chosen' must be text or a list of messages, got int", "record 2: 'chosen' is empty",
         "record 3: no rejected"]
+    # an empty rejected reply is a preference too (a reply that ends at once): kept, its one token the end
+    kept, pstats = encode_pairs(tok, [{"prompt": "1+1?", "chosen": "2", "rejected": ""}], max_len=64)
+    assert pstats["kept"] == 1 and not pstats.problems
+    rejected, chosen = ([t for t in kept[0][k][1] if t != -100] for k in ("rejected", "chosen"))
+    assert len(rejected) == 1 and rejected == chosen[-1:]  # the end-of-turn token

@@ -22,7 +22,7 @@ from lmforge.recipes.kinds import StageContext, stage_kind
 from lmforge.report import read_metrics, val_loss_line
 from lmforge.sft.data import read_jsonl
 from lmforge.sft.finetune import DPOConfig, SFTConfig, run_dpo, run_sft
-from lmforge.stats import change, mean, rate
+from lmforge.stats import change, mean, paired_difference, rate
 from lmforge.tokens.loader import DataConfig, TokenLoader
 from lmforge.train.objectives import causal_lm
 from lmforge.train.pretrain import PretrainConfig, run_pretrain
@@ -136,10 +136,11 @@ class DPOStage(DPOConfig, SkillTest):
 
 
 def skill_scores(model, tok, test_file: str) -> dict[str, Any]:
-    """Exact match on skill records, overall and per language, with a few examples."""
+    """Exact match on skill records, overall and per language, with a few examples and each record's hit."""
     records = list(read_jsonl(test_file))
     overall = chat_exact_match(model, tok, records)
-    scores: dict[str, Any] = {"accuracy": overall["exact_match"], "n": overall["n"], "examples": overall["examples"]}
+    scores: dict[str, Any] = {"accuracy": overall["exact_match"], "n": overall["n"], "examples": overall["examples"],
+                              "hits": overall["hits"]}
     for lang in sorted({r.get("lang") for r in records} - {None}):
         part = [r for r in records if r.get("lang") == lang]
         scores[f"accuracy_{lang}"] = chat_exact_match(model, tok, part)["exact_match"]
@@ -149,6 +150,16 @@ def skill_scores(model, tok, test_file: str) -> dict[str, Any]:
 def model_skill_scores(model_dir: str | Path, test_file: str) -> dict[str, Any]:
     loaded = load_for_inference(model_dir)
     return skill_scores(loaded.model, loaded.tokenizer, test_file)
+
+
+def skill_change(before: dict[str, Any], after: dict[str, Any], name: str) -> dict[str, Any]:
+    """Headline rows of a skill test before -> after a stage (its `hits` taken out of both): the two
+    exact matches with their intervals, and the change paired by question (the same questions both
+    times, so a paired comparison sees what two overlapping intervals hide)."""
+    diffs = [float(a) - float(b) for a, b in zip(after.pop("hits"), before.pop("hits"))]
+    return {f"skill exact match before -> after {name}": change(rate(before["accuracy"], before["n"]),
+                                                                  rate(after["accuracy"], after["n"])),
+            f"skill exact match change of {name}, paired by question": paired_difference(diffs, unit="questions")}
 
 
 def _tune(p: SFTStage | DPOStage, ctx: StageContext, verb: str) -> tuple[str, dict[str, Any]]:
@@ -169,10 +180,9 @@ def _tune(p: SFTStage | DPOStage, ctx: StageContext, verb: str) -> tuple[str, di
         after = model_skill_scores(result.model_dir, p.skill_test)
         summary["tables"] = {"skill test examples after": after.pop("examples")}
         before.pop("examples")
+        headline.update(skill_change(before, after, verb.upper()))
         summary.update({f"skill_{k}_before": v for k, v in before.items()})
         summary.update({f"skill_{k}_after": v for k, v in after.items()})
-        headline[f"skill exact match before -> after {verb.upper()}"] = \
-            change(rate(before["accuracy"], before["n"]), rate(after["accuracy"], after["n"]))
     summary["headline"] = headline
     return str(result.model_dir), summary
 
