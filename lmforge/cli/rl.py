@@ -1,11 +1,12 @@
-"""`lmforge rm|rl CONFIG.yaml [key=value ...]`: reward models and RL (GRPO, PPO, rejection
-sampling), derived from their configs."""
+"""`lmforge rm|rl|sample-pairs CONFIG.yaml [key=value ...]`: reward models, RL (GRPO, PPO,
+rejection sampling) and preference pairs from a model's own samples, derived from their configs."""
 
 from __future__ import annotations
 
 import argparse
 
 from lmforge.cli.derive import Verb, add_verb
+from lmforge.rl.preference_samples import PreferenceSamples, PreferenceSamplesConfig, run_preference_samples
 from lmforge.rl.reward_model import RMConfig, RMResult, run_rm
 from lmforge.rl.run import RLConfig, RLResult, run_rl
 
@@ -33,12 +34,22 @@ def _show_rl(r: RLResult, cfg: RLConfig) -> None:
           f"{fmt(r.reward_last)} (last 5), kl {fmt(r.kl_last)}; model in {r.model_dir}")
 
 
+def _show_pairs(r: PreferenceSamples, cfg: PreferenceSamplesConfig) -> None:
+    print(f"done: {r.pairs} pairs from {r.prompts} prompts ({r.ties} with every candidate tied: no pair); "
+          f"mean reward of the {cfg.k} samples per prompt {r.mean_reward:.3f}; pairs in {r.path}")
+
+
 RM = Verb(RMConfig, run_rm, config_file=True, show=_show_rm,
           help="reward model (Bradley-Terry on chosen/rejected pairs) saved as a transformers classifier")
 RL = Verb(RLConfig, run_rl, config_file=True, show=_show_rl,
           help="reinforcement learning (GRPO, PPO, rejection sampling) with rule, reward-model or judge rewards")
 
 
+PAIRS = Verb(PreferenceSamplesConfig, run_preference_samples, config_file=True, show=_show_pairs,
+             help="preference pairs from a model's own samples, a reward as the annotator (Llama 2's collection step)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     add_verb(sub, "rm", RM)
     add_verb(sub, "rl", RL)
+    add_verb(sub, "sample-pairs", PAIRS)

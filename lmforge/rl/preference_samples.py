@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 from pydantic import ConfigDict, Field
+from tqdm import tqdm
 
 from lmforge.files import atomic_write_json
 from lmforge.data.pipeline import write_jsonl_atomic
@@ -76,7 +77,7 @@ def _sample_and_score(cfg: PreferenceSamplesConfig, prompts: list[dict], tok) ->
     model = load_model(cfg.model, device=device)
     rewards, k, s = RewardSet(cfg.rewards, device), cfg.k, cfg.sampling
     pairs, sample_rewards, ties = [], [], 0
-    for start in range(0, len(prompts), cfg.batch_size):
+    for start in tqdm(range(0, len(prompts), cfg.batch_size), desc="sample pairs", unit="batch"):
         part = prompts[start:start + cfg.batch_size]
         params = SamplingParams(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_k=s.top_k,
                                 top_p=s.top_p, stop_token_ids=stop_token_ids(tok, model.config),

@@ -1,4 +1,4 @@
-"""Fuzz cases of `rm` and `rl`: broken configs, pair and prompt records, bad rewards and options."""
+"""Fuzz cases of `rm`, `rl` and `sample-pairs`: broken configs, pair and prompt records, bad rewards and options."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from tests.fuzz.cases_train import _config_cases
 RM = "data: {files: [{tmp}/in.jsonl], max_len: 256}\ntrain: {max_steps: 1, batch_size: 2, device: cpu}\n"
 RL = ("prompts: {files: [{tmp}/in.jsonl]}\nrewards: [{kind: numeric}]\ngrpo: {group: 2}\n"
       "sampling: {max_new_tokens: 2}\ntrain: {max_steps: 1, batch_size: 2, device: cpu}\n")
+PAIRS = "prompts: {files: [{tmp}/in.jsonl]}\nrewards: [{kind: exact}]\nk: 2\nsampling: {max_new_tokens: 2}\ndevice: cpu\n"
 PAIR = '{"prompt": "1+1?", "chosen": "2", "rejected": "3"}'
 PROMPT = '{"prompt": "1+1?", "answer": "#### 2"}'
 
@@ -45,4 +46,19 @@ def _rl_cases() -> list[Case]:
             case("rl", "fsdp", t + " train.distributed=fsdp", "fsdp", files=good)]
 
 
-CASES: list[Case] = [*_rm_cases(), *_rl_cases()]
+def _pairs_cases() -> list[Case]:
+    t = "{tmp}/c.yaml --model {model} --out {out}"
+    good = {"c.yaml": PAIRS, "in.jsonl": jsonl(PROMPT)}
+    return [*[case("sample-pairs", c.name, c.argv, *c.expect, files={**good, **c.files})
+              for c in _config_cases("sample-pairs", t, PAIRS)],
+            case("sample-pairs", "model-no-tokenizer", t.replace("{model}", "{notok_model}"), "tokenizer.json", files=good),
+            case("sample-pairs", "answer-missing", t, "in.jsonl:1", "answer",
+                 files={"c.yaml": PAIRS, "in.jsonl": jsonl('{"prompt": "x"}')}),
+            case("sample-pairs", "prompts-empty", t, "in.jsonl", files={"c.yaml": PAIRS, "in.jsonl": ""}),
+            case("sample-pairs", "k-1", t + " --k 1", "k", files=good),
+            case("sample-pairs", "pairs-per-prompt-0", t + " --pairs-per-prompt 0", "pairs_per_prompt", files=good),
+            case("sample-pairs", "reward-kind-unknown", t, "kind",
+                 files={**good, "c.yaml": PAIRS.replace("exact", "bogus")})]
+
+
+CASES: list[Case] = [*_rm_cases(), *_rl_cases(), *_pairs_cases()]
