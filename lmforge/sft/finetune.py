@@ -53,6 +53,9 @@ class DPOOptions(BaseModel):
     beta: float = Field(0.1, gt=0, description="strength of the pull towards the reference model")
     loss: Literal["sigmoid", "ipo", "simpo"] = Field("sigmoid", description="DPO, IPO or SimPO")
     simpo_gamma: float = Field(0.5, description="SimPO's target reward margin")
+    sft_weight: float = Field(0.0, ge=0, description=(
+        "weight of the chosen replies' negative log-likelihood added to the loss (RPO; TRL's "
+        "loss_type [sigmoid, sft]): keeps DPO from lowering the chosen answers with the rejected ones"))
 
 
 class LoraOptions(BaseModel):
@@ -186,7 +189,7 @@ def run_dpo(cfg: DPOConfig) -> TrainResult | TunePlan:
     else:
         for p in pairs:
             p["ref_chosen"] = p["ref_rejected"] = 0.0
-    objective = dpo_objective(cfg.dpo.beta, cfg.dpo.loss, cfg.dpo.simpo_gamma)
+    objective = dpo_objective(cfg.dpo.beta, cfg.dpo.loss, cfg.dpo.simpo_gamma, cfg.dpo.sft_weight)
     model = _with_lora(model, cfg)  # after the reference pass: the frozen start model is the reference
     result = train(model, objective, plan.batches, cfg.train, cfg.out, tokenizer_dir=cfg.model,
                    parent=cfg.model, created_by="lmforge dpo",

@@ -25,9 +25,12 @@ def sequence_logps(model: CausalLM, input_ids: torch.Tensor, labels: torch.Tenso
 def dpo_loss(chosen: torch.Tensor, rejected: torch.Tensor, ref_chosen: torch.Tensor,
              ref_rejected: torch.Tensor, beta: float = 0.1, loss_type: str = "sigmoid",
              chosen_len: torch.Tensor | None = None, rejected_len: torch.Tensor | None = None,
-             simpo_gamma: float = 0.5) -> tuple[torch.Tensor, dict[str, float]]:
+             simpo_gamma: float = 0.5, sft_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Mean preference loss over pairs and DPO's reward metrics. IPO (TRL's length-normalised
-    form) and SimPO (reference-free, length-normalised, margin gamma) need the lengths."""
+    form) and SimPO (reference-free, length-normalised, margin gamma) need the lengths. With
+    `sft_weight`, plus that weight times the chosen replies' negative log-likelihood per token (RPO;
+    TRL's loss_type ["sigmoid", "sft"]): a pair only asks that chosen beat rejected, and without it
+    both can fall, the chosen answer with them."""
     chosen_ratio, rejected_ratio = chosen - ref_chosen, rejected - ref_rejected
     if loss_type == "sigmoid":
         losses = -F.logsigmoid(beta * (chosen_ratio - rejected_ratio))
@@ -43,10 +46,17 @@ def dpo_loss(chosen: torch.Tensor, rejected: torch.Tensor, ref_chosen: torch.Ten
     metrics = {"rewards/chosen": rc.mean().item(), "rewards/rejected": rr.mean().item(),
                "rewards/accuracy": (rc > rr).float().mean().item(),
                "rewards/margin": (rc - rr).mean().item()}
-    return losses.mean(), metrics
+    loss = losses.mean()
+    if sft_weight:
+        if chosen_len is None:
+            raise UserError("dpo sft_weight needs the chosen replies' token counts")
+        nll = -chosen.sum() / chosen_len.sum().clamp(min=1)
+        metrics["sft_nll"] = nll.item()
+        loss = loss + sft_weight * nll
+    return loss, metrics
 
 
-def dpo_objective(beta: float = 0.1, loss_type: str = "sigmoid", simpo_gamma: float = 0.5
+def dpo_objective(beta: float = 0.1, loss_type: str = "sigmoid", simpo_gamma: float = 0.5, sft_weight: float = 0.0
                   ) -> Callable[[CausalLM, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]:
     """Objective for the trainer: the batch holds chosen_*/rejected_* ids, labels, masks and
     ref_chosen/ref_rejected (cached reference log-probs)."""
@@ -58,6 +68,6 @@ def dpo_objective(beta: float = 0.1, loss_type: str = "sigmoid", simpo_gamma: fl
         logps, lens = sequence_logps(model, ids, labels, att)
         n = batch["chosen_input_ids"].shape[0]
         return dpo_loss(logps[:n], logps[n:], batch["ref_chosen"], batch["ref_rejected"], beta,
-                        loss_type, lens[:n], lens[n:], simpo_gamma)
+                        loss_type, lens[:n], lens[n:], simpo_gamma, sft_weight)
 
     return objective

@@ -12,7 +12,7 @@ from lmforge.train.preference import dpo_loss
 trl_dpo = pytest.importorskip("trl.trainer.dpo_trainer")
 
 
-def _trl_loss(per_token: torch.Tensor, ref_c, ref_r, completion_mask, beta, loss_type):
+def _trl_loss(per_token: torch.Tensor, ref_c, ref_r, completion_mask, beta, loss_type, weights=None):
     b2, t1 = per_token.shape
 
     def model(**kwargs):
@@ -23,7 +23,8 @@ def _trl_loss(per_token: torch.Tensor, ref_c, ref_r, completion_mask, beta, loss
     acc = SimpleNamespace(device="cpu", gather=lambda x: x, gather_for_metrics=lambda x: x)
     stub = SimpleNamespace(model=model, accelerator=acc, aux_loss_enabled=False, ld_alpha=None,
                            precompute_ref_logps=True, f_divergence_type="reverse_kl", beta=beta,
-                           loss_types=[loss_type], loss_weights=[1.0], use_weighting=False,
+                           loss_types=loss_type if isinstance(loss_type, list) else [loss_type],
+                           loss_weights=weights or [1.0], use_weighting=False,
                            _metrics={"train": defaultdict(list)}, _total_train_tokens=0, _tp_size=1)
     inputs = {"input_ids": torch.zeros(b2, t1 + 1, dtype=torch.long), "attention_mask": torch.ones(b2, t1 + 1),
               "completion_mask": completion_mask, "ref_chosen_logps": ref_c, "ref_rejected_logps": ref_r}
@@ -51,6 +52,30 @@ def test_dpo_loss_and_grad_equal_trl(loss_type):
     if loss_type == "sigmoid":
         assert metrics["rewards/accuracy"] == pytest.approx(trl_metrics["rewards/accuracies"][0])
         assert metrics["rewards/margin"] == pytest.approx(trl_metrics["rewards/margins"][0], abs=1e-6)
+
+
+@pytest.mark.parametrize("weight", [0.5, 2.0])
+def test_dpo_with_an_sft_term_equals_trl_sigmoid_plus_sft(weight):
+    # RPO: TRL's loss_type ["sigmoid", "sft"] with loss_weights [1, w] against ours with sft_weight w
+    g = torch.Generator().manual_seed(1)
+    n, t = 5, 7
+    completion_mask = (torch.rand(2 * n, t + 1, generator=g) > 0.3).long()
+    completion_mask[:, 0] = 0
+    tok = -torch.rand(2 * n, t, generator=g) * 3 * completion_mask[:, 1:]
+    ref = -torch.rand(2 * n, generator=g) * 10
+    a = tok.clone().requires_grad_()
+    trl_loss, _ = _trl_loss(a, ref[:n], ref[n:], completion_mask, 0.1, ["sigmoid", "sft"], [1.0, weight])
+    trl_loss.backward()
+    b = tok.clone().requires_grad_()
+    lens, s = completion_mask[:, 1:].sum(1), (b * completion_mask[:, 1:]).sum(1)  # labelled tokens only, as sequence_logps
+    ours, metrics = dpo_loss(s[:n], s[n:], ref[:n], ref[n:], 0.1, "sigmoid", lens[:n], lens[n:], sft_weight=weight)
+    ours.backward()
+    torch.testing.assert_close(ours, trl_loss)
+    m = completion_mask[:, 1:]  # a real model gives unlabelled positions no log-prob: compare the labelled ones
+    torch.testing.assert_close(b.grad * m, a.grad * m)
+    plain, _ = dpo_loss(s[:n], s[n:], ref[:n], ref[n:], 0.1, "sigmoid", lens[:n], lens[n:])
+    nll = -(tok[:n].sum() / lens[:n].sum())
+    assert metrics["sft_nll"] == pytest.approx(nll.item()) and ours.item() == pytest.approx(plain.item() + weight * nll.item())
 
 
 def test_unknown_loss_is_an_error():
