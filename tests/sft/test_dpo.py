@@ -31,14 +31,20 @@ def _trl_loss(per_token: torch.Tensor, ref_c, ref_r, completion_mask, beta, loss
     return trl_dpo.DPOTrainer._compute_loss(stub, model, inputs, False), stub._metrics["train"]
 
 
-@pytest.mark.parametrize("loss_type", ["sigmoid", "ipo"])
-def test_dpo_loss_and_grad_equal_trl(loss_type):
-    g = torch.Generator().manual_seed(0)
-    n, t = 6, 9
+def _random_pairs(seed: int, n: int, t: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """n pairs (chosen rows first): a completion mask over t + 1 positions, per-token log-probs
+    (0 where unlabelled) and reference sequence log-probs."""
+    g = torch.Generator().manual_seed(seed)
     completion_mask = (torch.rand(2 * n, t + 1, generator=g) > 0.3).long()
     completion_mask[:, 0] = 0
     tok = -torch.rand(2 * n, t, generator=g) * 3 * completion_mask[:, 1:]
-    ref = (-torch.rand(2 * n, generator=g) * 10)
+    return completion_mask, tok, -torch.rand(2 * n, generator=g) * 10
+
+
+@pytest.mark.parametrize("loss_type", ["sigmoid", "ipo"])
+def test_dpo_loss_and_grad_equal_trl(loss_type):
+    n = 6
+    completion_mask, tok, ref = _random_pairs(0, n, 9)
     a = tok.clone().requires_grad_()
     trl_loss, trl_metrics = _trl_loss(a, ref[:n], ref[n:], completion_mask, 0.1, loss_type)
     trl_loss.backward()
@@ -57,12 +63,8 @@ def test_dpo_loss_and_grad_equal_trl(loss_type):
 @pytest.mark.parametrize("weight", [0.5, 2.0])
 def test_dpo_with_an_sft_term_equals_trl_sigmoid_plus_sft(weight):
     # RPO: TRL's loss_type ["sigmoid", "sft"] with loss_weights [1, w] against ours with sft_weight w
-    g = torch.Generator().manual_seed(1)
-    n, t = 5, 7
-    completion_mask = (torch.rand(2 * n, t + 1, generator=g) > 0.3).long()
-    completion_mask[:, 0] = 0
-    tok = -torch.rand(2 * n, t, generator=g) * 3 * completion_mask[:, 1:]
-    ref = -torch.rand(2 * n, generator=g) * 10
+    n = 5
+    completion_mask, tok, ref = _random_pairs(1, n, 7)
     a = tok.clone().requires_grad_()
     trl_loss, _ = _trl_loss(a, ref[:n], ref[n:], completion_mask, 0.1, ["sigmoid", "sft"], [1.0, weight])
     trl_loss.backward()
