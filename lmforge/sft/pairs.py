@@ -15,7 +15,7 @@ from lmforge.tokenizer.chat_template import ChatFormatError
 from lmforge.train.preference import sequence_logps
 
 
-def _turns(rec: dict[str, Any], key: str, role: str) -> list[dict[str, Any]]:
+def pair_turns(rec: dict[str, Any], key: str, role: str) -> list[dict[str, Any]]:
     """A pair's prompt or answer: text (one turn) or a list of messages. An empty rejected reply is
     kept: a reply that ends at once is a failure a preference should be able to name."""
     value = rec[key]
@@ -42,9 +42,9 @@ def encode_pairs(tokenizer, records: Iterable[dict[str, Any] | tuple[str, dict[s
             stats.skip("skipped: chosen and rejected are the same", where, "chosen == rejected")
             continue
         try:
-            prompt = _turns(rec, "prompt", "user")
-            c = encode(tokenizer, prompt + _turns(rec, "chosen", "assistant"), how)
-            r = encode(tokenizer, prompt + _turns(rec, "rejected", "assistant"), how)
+            prompt = pair_turns(rec, "prompt", "user")
+            c = encode(tokenizer, prompt + pair_turns(rec, "chosen", "assistant"), how)
+            r = encode(tokenizer, prompt + pair_turns(rec, "rejected", "assistant"), how)
         except ChatFormatError as e:
             stats.skip(skip_reason(e), where, str(e))
             continue

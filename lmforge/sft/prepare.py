@@ -17,7 +17,7 @@ from lmforge.data.ops import InputPath, InputPaths, check_inputs, made_later
 from lmforge.data.pipeline import write_jsonl_atomic
 from lmforge.errors import UserError
 from lmforge.sft.data import Skips, encode, skip_reason, to_messages
-from lmforge.sft.pairs import _turns as pair_turns
+from lmforge.sft.pairs import pair_turns
 from lmforge.sft.tools import ExamRecordError, exam_to_samples, record_lang, self_cognition
 from lmforge.synth.self_instruct import Filters, read_seed_tasks, self_instruct
 from lmforge.synth.skills import number_preferences, number_questions, number_skill
