@@ -1,6 +1,8 @@
 """The `transcript` stage: skill examples, first- vs second-turn exact match, chats whose history
 is the model's own replies."""
 
+import pytest
+
 from lmforge.data.pipeline import write_jsonl_atomic
 from lmforge.eval.answers import exact_match
 from lmforge.eval.generation import chat_answers
@@ -33,6 +35,9 @@ def test_transcript_scores_both_turns_and_keeps_the_models_replies(tmp_path, bas
     assert s["skill_exact_match_turn1"]["value"] == 0.5 and s["skill_exact_match_turn1"]["n"] == 6
     hits2 = sum(exact_match(a, t["answer"]) for a, t in zip(second, two))
     assert s["skill_exact_match_turn2"]["value"] == hits2 / 6
+    diffs = [float(exact_match(a, t["answer"])) - (1.0 if i < 3 else 0.0) for i, (a, t) in enumerate(zip(second, two))]
+    paired = s["headline"]["skill exact match change, turn 1 -> turn 2, paired by question"]
+    assert paired["n"] == 6 and paired["value"] == pytest.approx(sum(diffs) / 6) and paired["paired"]
     examples = s["tables"]["skill questions: expected and model answers"]
     assert len(examples) == 4 and [e["model"] for e in examples if e["exact"]] == [e["expected"] for e in examples if e["exact"]]
     chat = s["tables"]["chat transcript (greedy; the model's replies are the history)"]

@@ -13,7 +13,7 @@ from lmforge.eval.answers import exact_match
 from lmforge.eval.generation import chat_answers
 from lmforge.model.loader import load_for_inference
 from lmforge.recipes.kinds import StageContext, StageParams, stage_kind
-from lmforge.stats import change, proportion
+from lmforge.stats import change, paired_difference, proportion
 from lmforge.text import read_jsonl
 
 
@@ -73,14 +73,21 @@ def transcript(p: TranscriptParams, ctx: StageContext) -> tuple[str, dict[str, A
     headline: dict[str, Any] = {}
     summary: dict[str, Any] = {"model": p.model}
     turns = [("turn 1", p.skill_test), ("turn 2", p.skill_test_2turn)]
+    asked: dict[str, tuple[list[str], list[bool]]] = {}
     for label, path in [(lb, f) for lb, f in turns if f]:
-        hits, rows = turn_scores(model, tok, read_jsonl(path), p.max_new_tokens)
+        records = read_jsonl(path)
+        hits, rows = turn_scores(model, tok, records, p.max_new_tokens)
+        asked[label] = ([_question(r) for r in records], hits)
         score = summary[f"skill_exact_match_{label.replace(' ', '')}"] = proportion(sum(hits), len(hits))
         headline[f"skill exact match as chat {label}"] = score
         if label == "turn 1" and p.examples:
             tables["skill questions: expected and model answers"] = _mixed(rows, p.examples)
     if len(headline) == 2:
         headline["skill exact match, turn 1 -> turn 2 (the same questions)"] = change(*headline.values())
+        (q1, h1), (q2, h2) = asked["turn 1"], asked["turn 2"]
+        if q1 == q2:  # the same question at each index: the change can be paired
+            headline["skill exact match change, turn 1 -> turn 2, paired by question"] = paired_difference(
+                [float(b) - float(a) for a, b in zip(h1, h2)], unit="questions")
     if p.chats:
         tables["chat transcript (greedy; the model's replies are the history)"] = \
             chat_transcript(model, tok, p.chats, p.max_new_tokens)
