@@ -19,11 +19,10 @@ from lmforge.files import atomic_write_json
 from lmforge.data.pipeline import write_jsonl_atomic
 from lmforge.model import load_model
 from lmforge.model.folder import ModelFolder
-from lmforge.model.generate import SamplingParams, generate
-from lmforge.model.loader import stop_token_ids
+from lmforge.model.generate import generate
 from lmforge.rl.config import PromptData, Sampling
 from lmforge.rl.rewards import RewardSet, RewardSpec
-from lmforge.rl.rollout import read_prompts
+from lmforge.rl.rollout import read_prompts, sampling_params
 from lmforge.train.boundary import check_context, check_model_folder
 from lmforge.train.trainer import pick_device
 
@@ -75,13 +74,11 @@ def _pairs(messages: list[dict], candidates: list[str], scores: list[float], n: 
 def _sample_and_score(cfg: PreferenceSamplesConfig, prompts: list[dict], tok) -> tuple[list[dict], list[float], int]:
     device = pick_device(cfg.device)
     model = load_model(cfg.model, device=device)
-    rewards, k, s = RewardSet(cfg.rewards, device), cfg.k, cfg.sampling
+    rewards, k = RewardSet(cfg.rewards, device), cfg.k
     pairs, sample_rewards, ties = [], [], 0
     for start in tqdm(range(0, len(prompts), cfg.batch_size), desc="sample pairs", unit="batch"):
         part = prompts[start:start + cfg.batch_size]
-        params = SamplingParams(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_k=s.top_k,
-                                top_p=s.top_p, stop_token_ids=stop_token_ids(tok, model.config),
-                                seed=cfg.seed * 1_000_003 + start)
+        params = sampling_params(cfg.sampling, tok, model.config, cfg.seed * 1_000_003 + start)
         out = generate(model, [p["ids"] for p in part for _ in range(k)], params, pad_id=tok.pad_id or 0)
         texts = [tok.decode(c).strip() for c in out]
         extra = 1 if cfg.reference_competes else 0

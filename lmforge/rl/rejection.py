@@ -14,11 +14,10 @@ import torch
 from lmforge.errors import UserError
 from lmforge.files import atomic_write_text
 from lmforge.model import load_model
-from lmforge.model.generate import SamplingParams, generate
-from lmforge.model.loader import stop_token_ids
+from lmforge.model.generate import generate
 from lmforge.rl.config import RLConfig
 from lmforge.rl.rewards import RewardSet
-from lmforge.rl.rollout import autocast_for, read_prompts
+from lmforge.rl.rollout import autocast_for, read_prompts, sampling_params
 from lmforge.sft.finetune import SFTConfig, SFTData, run_sft
 from lmforge.train.boundary import check_context, check_model_folder
 from lmforge.train.trainer import TrainResult, pick_device
@@ -36,12 +35,6 @@ class RejectionResult:
     best_reward: float  # over the kept winners
 
 
-def _params(cfg: RLConfig, tok, model_cfg, seed: int) -> SamplingParams:
-    s = cfg.sampling
-    return SamplingParams(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
-                          stop_token_ids=stop_token_ids(tok, model_cfg), seed=seed)
-
-
 @torch.no_grad()
 def best_of_k(cfg: RLConfig, prompts: list[dict], tok) -> tuple[list[dict], dict[str, float]]:
     """SFT records of each prompt's best completion (ties: the first sampled) and the stats."""
@@ -53,9 +46,9 @@ def best_of_k(cfg: RLConfig, prompts: list[dict], tok) -> tuple[list[dict], dict
     for start in range(0, len(prompts), r.batch_size):
         part = prompts[start:start + r.batch_size]
         ids = [p["ids"] for p in part for _ in range(k)]
+        params = sampling_params(cfg.sampling, tok, model.config, cfg.train.seed * 1_000_003 + start)
         with autocast_for(device, cfg.train.precision)():
-            out = generate(model, ids, _params(cfg, tok, model.config, cfg.train.seed * 1_000_003 + start),
-                           pad_id=tok.pad_id or 0)
+            out = generate(model, ids, params, pad_id=tok.pad_id or 0)
         texts = [tok.decode(c).strip() for c in out]
         total, _ = rewards.score(texts, [p["answer"] for p in part for _ in range(k)],
                                  [p["messages"] for p in part for _ in range(k)])

@@ -13,8 +13,10 @@ import torch.distributed as dist
 
 from lmforge.errors import UserError
 from lmforge.model.generate import SamplingParams, generate
+from lmforge.model.loader import stop_token_ids
 from lmforge.model.loss import IGNORE
 from lmforge.model.transformer import CausalLM
+from lmforge.rl.config import Sampling
 from lmforge.rl.grpo import ScaleRewards, group_advantages
 from lmforge.rl.rewards import RewardSet
 from lmforge.text import iter_jsonl
@@ -35,6 +37,13 @@ def _prompt_messages(rec: dict[str, Any], prompt_key: str) -> list[dict] | None:
     while msgs and isinstance(msgs[-1], dict) and msgs[-1].get("role") == "assistant":
         msgs = msgs[:-1]
     return msgs or None
+
+
+def sampling_params(s: Sampling, tok: Tokenizer, model_cfg, seed: int | None = None) -> SamplingParams:
+    """The engine's sampling settings for a config's `sampling` section, stopping at the model's
+    end-of-turn tokens."""
+    return SamplingParams(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_k=s.top_k,
+                          top_p=s.top_p, stop_token_ids=stop_token_ids(tok, model_cfg), seed=seed)
 
 
 def read_prompts(files: list[str], tok: Tokenizer, prompt_key: str = "prompt",

@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lmforge.model import load_model
-from lmforge.model.generate import SamplingParams
 from lmforge.model.io import read_json, save_model
-from lmforge.model.loader import stop_token_ids
 from lmforge.report import read_metrics
 from lmforge.rl.config import RLConfig
 from lmforge.rl.grpo import grpo_objective
@@ -21,7 +19,7 @@ from lmforge.rl.ppo import policy_with_value, ppo_objective, without_value_head
 from lmforge.rl.ppo_rollout import PPORollouts
 from lmforge.rl.rejection import RejectionResult, run_rejection
 from lmforge.rl.rewards import RewardSet
-from lmforge.rl.rollout import RolloutSource, read_prompts
+from lmforge.rl.rollout import RolloutSource, read_prompts, sampling_params
 from lmforge.sft.lora import add_lora, merge_lora
 from lmforge.train.boundary import check_context, check_model_folder
 from lmforge.train.trainer import TrainResult, pick_device, train
@@ -47,19 +45,13 @@ def _curve(run_dir: Path) -> tuple[float | None, float | None, float | None]:
     return mean(rows[:5], "reward"), mean(rows[-5:], "reward"), mean(rows[-5:], "kl") if "kl" in rows[-1] else None
 
 
-def sampling_params(cfg: RLConfig, tok, model_cfg) -> SamplingParams:
-    s = cfg.sampling
-    return SamplingParams(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_k=s.top_k,
-                          top_p=s.top_p, stop_token_ids=stop_token_ids(tok, model_cfg))
-
-
 def _dist() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def rollout_source(cfg: RLConfig, policy, reference, tok, prompts: list[dict]) -> RolloutSource:
     rewards = RewardSet(cfg.rewards, pick_device(cfg.train.device))
-    params = sampling_params(cfg, tok, policy.config)
+    params = sampling_params(cfg.sampling, tok, policy.config)
     t = cfg.train
     if cfg.algorithm == "ppo":
         p = cfg.ppo
